@@ -1,0 +1,1 @@
+"""aistack: roll a self-hosted LLM inference stack out to a small mixed GPU cluster."""

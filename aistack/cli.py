@@ -1,0 +1,60 @@
+"""The `aistack` command: plan (and, as they land, render, images, sandbox, verify)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from .errors import InventoryError, UsageError
+from .inventory import DEFAULT_INVENTORY, load_cluster
+from .model import Cluster
+from .plan_view import as_dict, show
+from .preflight import Level, preflight
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+out = Console()
+err = Console(stderr=True)
+
+InventoryOpt = Annotated[Path, typer.Option("--inventory", "-i", help="pyinfra inventory file")]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", help="override a model field: dotted.path=value (repeatable)")]
+EXIT_USAGE = 2
+
+
+@app.callback()
+def _group() -> None:
+    """Plan, render, deploy and verify a self-hosted LLM stack from one typed inventory."""
+
+
+def load(inventory: Path, overrides: list[str] | None) -> Cluster:
+    """Load and validate, or exit with every problem named (20) or a usage error (2)."""
+    try:
+        return load_cluster(inventory, overrides or [])
+    except UsageError as exc:
+        err.print(f"usage: {exc}", style="red", markup=False, soft_wrap=True)
+        raise typer.Exit(EXIT_USAGE) from None
+    except InventoryError as exc:
+        err.print(f"[bold red]BLOCK[/] the inventory is not valid ({len(exc.problems)} problem(s)); nothing was touched:")
+        for problem in exc.problems:
+            err.print(f"  - {problem}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(Level.BLOCK.value) from None
+
+
+@app.command()
+def plan(
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    set_: SetOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Validate the inventory and show what fits: exit 0 pass, 10 warn, 20 block."""
+    cluster = load(inventory, set_)
+    result = preflight(cluster)
+    if as_json:
+        sys.stdout.write(json.dumps(as_dict(cluster, result), indent=2) + "\n")
+    else:
+        show(out, cluster, result)
+    raise typer.Exit(result.level.value)

@@ -1,0 +1,141 @@
+"""pyinfra inventory + group_data -> the validated Cluster. deploy.py and the CLI share this path.
+
+Host data: pyinfra's `ssh_*` keys plus `node` (hardware: platform, arch, memory, accelerators,
+storage). Cluster data (the same for every host, normally group_data/all.py): the names in
+CLUSTER_KEYS. A `patch` dict of dotted paths, like `--set`, lets an inventory group adjust
+the shared data without copying it (the sandbox uses it).
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pyinfra.api.inventory import Inventory
+
+from .errors import InventoryError, Problem, UsageError
+from .model.locks import IMAGE_LOCK, PROJECT_DIR, load_image_lock
+from .model import Cluster
+
+CLUSTER_KEYS = ("services", "timeouts", "monitoring", "distributed", "catalogue", "image_map", "allow_unpinned")
+SSH_KEYS = ("hostname", "port", "user", "key", "known_hosts_file", "strict_host_key_checking")
+DEFAULT_INVENTORY = PROJECT_DIR / "inventory" / "homelab.py"
+NAMED_SECTIONS = ("hosts", "services", "catalogue")
+SECTIONS = tuple(Cluster.model_fields)
+
+
+def load_cluster(
+    inventory_path: Path | str = DEFAULT_INVENTORY,
+    overrides: list[str] = (),
+    project_dir: Path = PROJECT_DIR,
+) -> Cluster:
+    """Read an inventory file with pyinfra's own loader, then validate it as a cluster."""
+    path = Path(inventory_path)
+    if not path.is_file():
+        raise UsageError(f"inventory {path} does not exist")
+    from pyinfra.api import State
+    from pyinfra.context import ctx_state
+    from pyinfra_cli.inventory import make_inventory
+
+    try:
+        # pyinfra executes inventory and group data files inside a State context.
+        with ctx_state.use(State()):
+            inventory = make_inventory(str(path), cwd=str(project_dir))
+    except Exception as exc:  # a Python error inside the inventory or group data
+        raise InventoryError([Problem(None, str(path), f"cannot load: {exc}")]) from exc
+    return cluster_from_inventory(inventory, overrides, name=path.stem)
+
+
+def cluster_from_inventory(inventory: Inventory, overrides: list[str] = (), name: str = "homelab") -> Cluster:
+    raw = raw_cluster(inventory, name)
+    for path, value in (raw.pop("patch", None) or {}).items():
+        apply_override(raw, path, value)
+    for item in overrides:
+        path, value = parse_override(item)
+        apply_override(raw, path, value)
+    return Cluster.build(raw, load_image_lock(IMAGE_LOCK))
+
+
+def raw_cluster(inventory: Inventory, name: str) -> dict[str, Any]:
+    """The unvalidated cluster dict: hosts from host data, cluster keys from group data."""
+    hosts: dict[str, Any] = {}
+    shared: dict[str, tuple[str, Any]] = {}
+    problems: list[Problem] = []
+    for host in inventory:
+        data = host.data
+        node = copy.deepcopy(data.get("node")) or {}
+        if not isinstance(node, dict):
+            problems.append(Problem(host.name, "node", "must be a mapping of the host's hardware"))
+            continue
+        ssh = {key: data.get(f"ssh_{key}") for key in SSH_KEYS if data.get(f"ssh_{key}") is not None}
+        ssh.setdefault("hostname", host.name)
+        node.setdefault("address", ssh["hostname"])
+        hosts[host.name] = {"ssh": ssh, **node}
+        for key in (*CLUSTER_KEYS, "patch", "cluster_name"):
+            value = data.get(key)
+            if key in shared and shared[key][1] != value:
+                problems.append(
+                    Problem(host.name, key, f"differs from host {shared[key][0]}: cluster data must be the same for all hosts")
+                )
+            shared.setdefault(key, (host.name, value))
+    if problems:
+        raise InventoryError(problems)
+    raw: dict[str, Any] = {"name": name, "hosts": hosts}
+    for key, (_, value) in shared.items():
+        if value is not None:
+            raw["name" if key == "cluster_name" else key] = copy.deepcopy(value)
+    return raw
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """`dotted.path=value`; the value is read as YAML (8192 -> int, true -> bool, [0,1] -> list)."""
+    path, sep, text = item.partition("=")
+    if not sep or not path.strip():
+        raise UsageError(f"--set {item!r}: expected dotted.path=value")
+    try:
+        value = yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError as exc:
+        raise UsageError(f"--set {item!r}: value is not valid YAML ({exc.problem})") from None
+    if isinstance(value, bool) and text.strip().lower() not in ("true", "false"):
+        value = text.strip()  # YAML 1.1 reads on/off/yes/no as booleans; flash_attn=off means "off"
+    return path.strip(), value
+
+
+def apply_override(raw: dict[str, Any], path: str, value: Any) -> None:
+    """Set one field; every step but the last must already exist, so a typo cannot invent a host."""
+    parts = path.split(".")
+    if any(not part for part in parts):
+        raise UsageError(f"--set {path}: empty segment in the path")
+    node: Any = raw
+    for depth, part in enumerate(parts[:-1]):
+        # Named entries (hosts.<name>, services.<name>) must exist; sections with defaults need not.
+        named = depth == 1 and parts[0] in NAMED_SECTIONS
+        node = _step(node, part, ".".join(parts[: depth + 1]), create=not named and (depth > 0 or part in SECTIONS))
+    last = parts[-1]
+    if isinstance(node, list):
+        node[_index(node, last, path)] = value
+    elif isinstance(node, dict):
+        node[last] = value
+    else:
+        raise UsageError(f"--set {path}: {'.'.join(parts[:-1])} is a value, not a section")
+
+
+def _step(node: Any, part: str, where: str, create: bool) -> Any:
+    if isinstance(node, list):
+        return node[_index(node, part, where)]
+    if not isinstance(node, dict):
+        raise UsageError(f"--set {where}: cannot descend into a value")
+    if part not in node:
+        if not create:
+            have = ", ".join(sorted(map(str, node))) or "nothing"
+            raise UsageError(f"--set {where}: no {part!r} here (have: {have})")
+        node[part] = {}
+    return node[part]
+
+
+def _index(node: list, part: str, where: str) -> int:
+    if not part.isdigit() or int(part) >= len(node):
+        raise UsageError(f"--set {where}: {part!r} is not an index of a list of {len(node)}")
+    return int(part)

@@ -1,0 +1,26 @@
+"""The typed cluster: every knob, its tuned default and the finding behind it."""
+
+from .cluster import Cluster, Interconnect, Monitoring, RayLane, TimeoutChain, api_kind, platform_tag
+from .hosts import Accelerator, Host, Platform, Ssh, Storage
+from .services import (
+    LLM_LANES,
+    VLLM,
+    Asr,
+    Detector,
+    Gateway,
+    GpuService,
+    LlamaCpp,
+    Nginx,
+    Qdrant,
+    Route,
+    SGLang,
+    Tts,
+    WebUI,
+    Workload,
+)
+
+__all__ = [
+    "LLM_LANES", "VLLM", "Accelerator", "Asr", "Cluster", "Detector", "Gateway", "GpuService", "Host",
+    "Interconnect", "LlamaCpp", "Monitoring", "Nginx", "Platform", "Qdrant", "RayLane", "Route", "SGLang",
+    "Ssh", "Storage", "TimeoutChain", "Tts", "WebUI", "Workload", "api_kind", "platform_tag",
+]

@@ -1,0 +1,36 @@
+"""Shared building blocks of the typed model: strict models and tuned defaults with reasons."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# A reason must name the field report it comes from, e.g. "(000)" or "(002, 003)".
+SEED_REF = re.compile(r"\((?:0\d\d)(?:, ?0\d\d)*\)")
+
+
+class StrictModel(BaseModel):
+    """Unknown keys are errors: a typo in the inventory must never be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=False, validate_assignment=True)
+
+
+def tuned(default: Any, why: str, **kwargs: Any) -> Any:
+    """A field default that load testing established; `why` names the finding (seed number)."""
+    if not SEED_REF.search(why):
+        raise ValueError(f"tuned default needs a seed reference like '(000)': {why!r}")
+    extra = dict(kwargs.pop("json_schema_extra", None) or {})
+    extra["tuned"] = True
+    return Field(default, description=why, json_schema_extra=extra, **kwargs)
+
+
+def tuned_fields(model: type[BaseModel]) -> dict[str, tuple[Any, str]]:
+    """Every tuned default of a model class: field name -> (default, reason)."""
+    found = {}
+    for name, info in model.model_fields.items():
+        extra = info.json_schema_extra
+        if isinstance(extra, dict) and extra.get("tuned"):
+            found[name] = (info.default, info.description or "")
+    return found

@@ -1,0 +1,81 @@
+"""The model catalogue: architecture and file sizes the planner needs, read from the publishers.
+
+Built-in entries live in catalogue.yaml next to this module, each number with its source.
+A site adds or replaces entries under `catalogue:` in its group data.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import Field, model_validator
+
+from .base import StrictModel
+
+CATALOGUE_FILE = Path(__file__).resolve().parent.parent / ("catalogue.yaml" if (Path(__file__).resolve().parent.parent / "catalogue.yaml").exists() else "catalogue.yaml.dev")
+ModelKind = Literal["llm", "vision-llm", "embedding", "reranker", "asr", "tts", "detector"]
+
+
+class Arch(StrictModel):
+    """What sets the KV cache size: layers x KV heads x head dim, and which layers keep all tokens."""
+
+    layers: int = Field(gt=0)
+    kv_heads: int = Field(gt=0)
+    head_dim: int = Field(gt=0)
+    sliding_window: int | None = Field(None, gt=0)
+    sliding_layers: int = Field(0, ge=0)  # layers that keep only the last `sliding_window` tokens
+    linear_attention_layers: int = Field(0, ge=0)  # constant-size state, no per-token KV
+    max_context: int = Field(gt=0)
+    kv_heads_sliding: int | None = Field(None, gt=0)  # where sliding layers differ (else kv_heads)
+    head_dim_sliding: int | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _layers_add_up(self) -> Arch:
+        if self.sliding_layers + self.linear_attention_layers > self.layers:
+            raise ValueError("sliding + linear-attention layers exceed the layer count")
+        if self.sliding_layers and self.sliding_window is None:
+            raise ValueError("sliding_layers given without sliding_window")
+        return self
+
+    @property
+    def full_layers(self) -> int:
+        return self.layers - self.sliding_layers - self.linear_attention_layers
+
+
+class Vision(StrictModel):
+    tokens_per_image: int = Field(gt=0)
+
+
+class ModelFile(StrictModel):
+    file: str
+    bytes: int | None = Field(None, gt=0)  # None: not read from a listing yet; the plan says so
+    repo: str | None = None
+
+
+class ModelSpec(StrictModel):
+    kind: ModelKind
+    hf_repo: str | None = None
+    source: list[str] = []
+    arch: Arch | None = None
+    vision: Vision | None = None
+    files: dict[str, ModelFile] = {}
+    todo: str | None = None
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> ModelSpec:
+        if self.kind in ("llm", "vision-llm") and self.arch is None:
+            raise ValueError(f"a {self.kind} entry needs arch (layers, kv_heads, head_dim, ...)")
+        if self.kind == "vision-llm" and self.vision is None:
+            raise ValueError("a vision-llm entry needs vision.tokens_per_image")
+        return self
+
+
+@cache
+def builtin() -> dict[str, ModelSpec]:
+    """The shipped catalogue, validated once per process."""
+    raw = yaml.safe_load(CATALOGUE_FILE.read_text())["models"]
+    return {name: ModelSpec.model_validate(entry) for name, entry in raw.items()}

@@ -1,0 +1,38 @@
+"""Locks: images pinned by digest, model files by sha256 and size (001). Never guessed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import Field
+
+from .base import StrictModel
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+IMAGE_LOCK = PROJECT_DIR / "locks" / "images.yaml"
+
+
+class LockedImage(StrictModel):
+    """A tag and the digest a registry resolved for it (null until `aistack images lock` ran)."""
+
+    ref: str  # repository:tag
+    digest: str | None = Field(None, pattern=r"^sha256:[0-9a-f]{64}$")
+    platforms: list[Literal["linux/amd64", "linux/arm64"]] = ["linux/amd64"]
+    l4t: str | None = Field(None, pattern=r"^r\d{2}(\.\d+)*$")  # Jetson images are per L4T release
+    engine: str | None = None  # the engine version inside, for flags that move (llama.cpp build)
+    local: bool = False  # built here (sandbox); its digest is the local image id
+
+    @property
+    def pinned_ref(self) -> str:
+        """What compose pulls: by digest when the lock has one."""
+        return f"{self.ref}@{self.digest}" if self.digest and not self.local else self.ref
+
+
+class ImageLock(StrictModel):
+    images: dict[str, LockedImage]
+
+
+def load_image_lock(path: Path = IMAGE_LOCK) -> ImageLock:
+    return ImageLock.model_validate(yaml.safe_load(path.read_text()))

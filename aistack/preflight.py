@@ -1,0 +1,232 @@
+"""Checks before anything is touched: PASS / WARN / BLOCK, with exit codes 0 / 10 / 20 (001)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+from .capacity import HEADROOM_WARN, Plan, plan
+from .model import VLLM, Cluster, Gateway, LlamaCpp, SGLang, WebUI
+from .model.cluster import SIDECAR_IMAGES
+
+FULL_PRECISION = ("f32", "f16", "bf16")
+
+
+class Level(IntEnum):
+    """The numbers are the exit codes of `aistack plan` and `aistack switch` (001)."""
+
+    PASS = 0
+    WARN = 10
+    BLOCK = 20
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: Level
+    check: str
+    host: str | None
+    subject: str
+    message: str
+
+
+@dataclass
+class Preflight:
+    plan: Plan
+    findings: list[Finding]
+
+    @property
+    def level(self) -> Level:
+        return max((f.level for f in self.findings), default=Level.PASS)
+
+
+def preflight(cluster: Cluster) -> Preflight:
+    p = plan(cluster)
+    findings = [
+        *budget_findings(p),
+        *lane_findings(cluster, p),
+        *llamacpp_findings(cluster),
+        *gpu_lane_findings(cluster),
+        *timeout_findings(cluster),
+        *gateway_findings(cluster),
+        *webui_findings(cluster),
+        *image_findings(cluster),
+    ]
+    return Preflight(p, findings)
+
+
+def budget_findings(p: Plan) -> list[Finding]:
+    found = []
+    for b in p.budgets:
+        subject = f"{b.host}/{b.accelerator}"
+        usage = f"{b.used_mib:,.0f} of {b.total_mib:,.0f} MiB used, {b.free_mib:,.0f} free"
+        if not b.items:
+            continue
+        if b.free_mib < 0:
+            kind = "unified memory (OS, CPU side, GPU, KV, engines)" if b.unified else "VRAM"
+            found.append(Finding(Level.BLOCK, "memory", b.host, subject, f"{kind} overcommitted: {usage}"))
+        elif b.free_mib < HEADROOM_WARN * b.total_mib:
+            found.append(Finding(Level.WARN, "memory", b.host, subject, f"under {HEADROOM_WARN:.0%} headroom: {usage}"))
+        else:
+            found.append(Finding(Level.PASS, "memory", b.host, subject, usage))
+        for missing in b.unknown:
+            found.append(Finding(Level.WARN, "memory", b.host, subject, f"budget incomplete: {missing}"))
+    return found
+
+
+def lane_findings(cluster: Cluster, p: Plan) -> list[Finding]:
+    found = []
+    for name, lane in p.lanes.items():
+        service = cluster.services[name]
+        host = service.host
+        need = f"{lane.request_tokens:,} tokens a request needs ({_shape(cluster, service)})"
+        if lane.fits_request is False:
+            what = "shared KV pool" if lane.unified_kv else f"per-slot context {lane.slot_context:,} (ctx {service.ctx:,} / {lane.slots} slots)"
+            found.append(Finding(Level.BLOCK, "slot-context", host, name, f"{what} < {need}"))
+        elif isinstance(service, LlamaCpp):
+            found.append(
+                Finding(Level.PASS, "slot-context", host, name, f"{lane.slots} slots x {lane.slot_context:,} tokens >= {need}")
+            )
+        if isinstance(service, (SGLang, VLLM)):
+            found += _engine_lane_findings(name, service, lane)
+        spec = cluster.models[service.model]
+        if isinstance(service, LlamaCpp) and lane.slot_context and lane.slot_context > spec.arch.max_context:
+            found.append(
+                Finding(Level.WARN, "slot-context", host, name, f"per-slot context {lane.slot_context:,} exceeds the model's trained {spec.arch.max_context:,}")
+            )
+    return found
+
+
+def _shape(cluster: Cluster, service) -> str:
+    w = service.workload
+    spec = cluster.models[service.model]
+    parts = []
+    if w.images and spec.vision:
+        parts.append(f"{w.images} image x {spec.vision.tokens_per_image:,}")
+    parts += [f"prompt {w.prompt_tokens:,}", f"output {w.output_tokens:,}"]
+    return " + ".join(parts)
+
+
+def _engine_lane_findings(name: str, service: SGLang | VLLM, lane) -> list[Finding]:
+    host = service.host
+    if lane.kv_tokens is None:
+        return [Finding(Level.WARN, "kv-pool", host, name, "weights size unknown: KV pool not planned")]
+    if lane.kv_tokens <= 0:
+        return [Finding(Level.BLOCK, "kv-pool", host, name, "the weights leave no KV pool at this memory fraction")]
+    cap_name = "max_running_requests" if isinstance(service, SGLang) else "max_num_seqs"
+    cap = lane.slots
+    holds = f"KV pool holds {lane.kv_tokens:,} tokens = {lane.concurrent:,} sequences of {lane.request_tokens:,}"
+    if cap is not None and cap > lane.concurrent:
+        return [
+            Finding(
+                Level.WARN, "kv-pool", host, name,
+                f"{cap_name} {cap} > {lane.concurrent}: {holds}; past that, requests queue or are preempted (003)",
+            )
+        ]
+    return [Finding(Level.PASS, "kv-pool", host, name, holds)]
+
+
+def llamacpp_findings(cluster: Cluster) -> list[Finding]:
+    found = []
+    for name, lane in cluster.of_kind(LlamaCpp).items():
+        if lane.cache_type_v not in FULL_PRECISION and lane.flash_attn == "off":
+            found.append(
+                Finding(Level.BLOCK, "kv-type", lane.host, name, f"a {lane.cache_type_v} V cache needs flash attention; flash_attn is off")
+            )
+        if lane.cache_type_k != lane.cache_type_v and lane.gpus:
+            found.append(
+                Finding(Level.WARN, "kv-type", lane.host, name, f"K {lane.cache_type_k} / V {lane.cache_type_v}: CUDA builds support matching K/V types by default")
+            )
+        key = cluster.image_key(name)
+        if cluster.locked_image(key).engine is None:
+            found.append(
+                Finding(Level.WARN, "engine-build", lane.host, name, f"image {key} does not record its llama.cpp build: flags use the oldest form")
+            )
+    return found
+
+
+def gpu_lane_findings(cluster: Cluster) -> list[Finding]:
+    """Exactly one active generation lane per GPU; the rest are parked (001)."""
+    found = []
+    for host in cluster.hosts.values():
+        for index in range(len(host.accelerators)):
+            on_gpu = {n: s for n, s in cluster.lanes().items() if s.host == host.name and index in s.gpus}
+            active = sorted(n for n, s in on_gpu.items() if s.active)
+            if len(active) > 1:
+                found.append(
+                    Finding(Level.BLOCK, "one-lane-per-gpu", host.name, f"{host.name}/gpu{index}", f"{len(active)} active lanes: {', '.join(active)}; park all but one")
+                )
+            elif on_gpu and not active:
+                found.append(Finding(Level.WARN, "one-lane-per-gpu", host.name, f"{host.name}/gpu{index}", "every lane on this GPU is parked"))
+    return found
+
+
+def timeout_findings(cluster: Cluster) -> list[Finding]:
+    """An outer layer that gives up first cancels work the GPU is still doing (000)."""
+    layers = cluster.timeouts.layers()
+    found = []
+    for (outer, outer_s), (inner, inner_s) in zip(layers, layers[1:]):
+        if outer_s < inner_s:
+            found.append(
+                Finding(Level.BLOCK, "timeout-chain", None, "timeouts", f"{outer} {outer_s}s < {inner} {inner_s}s: the outer layer gives up first")
+            )
+    if not found:
+        chain = " >= ".join(f"{s}s" for _, s in layers)
+        found.append(Finding(Level.PASS, "timeout-chain", None, "timeouts", f"monotone: {chain}"))
+    return found
+
+
+def gateway_findings(cluster: Cluster) -> list[Finding]:
+    found = []
+    for name, gw in cluster.of_kind(Gateway).items():
+        if gw.num_retries > 0:
+            found.append(Finding(Level.WARN, "retries", gw.host, name, f"num_retries {gw.num_retries}: silent retries amplified queue depth (000)"))
+        for alias, routes in gw.aliases.items():
+            targets = [cluster.services[r.service] for r in routes]
+            if not any(t.active for t in targets):
+                found.append(Finding(Level.WARN, "routes", gw.host, f"{name}.{alias}", "every route goes to a parked lane"))
+            weights = {r.service: route_weight(cluster, gw, r) for r in routes}
+            unified = [s for s in weights if cluster.hosts[cluster.services[s].host].unified]
+            dedicated = [s for s in weights if s not in unified]
+            if unified and dedicated and max(weights[s] for s in unified) >= min(weights[s] for s in dedicated):
+                found.append(
+                    Finding(Level.WARN, "routes", gw.host, f"{name}.{alias}", "a unified-memory host weighs as much as a dedicated card: the Orin wedged at 4/8 (000)")
+                )
+    return found
+
+
+def route_weight(cluster: Cluster, gateway: Gateway, route) -> int:
+    """Explicit weight, else by memory kind: a dedicated card takes the burst, unified memory overflows."""
+    if route.weight is not None:
+        return route.weight
+    host = cluster.hosts[cluster.services[route.service].host]
+    return gateway.weight_unified if host.unified else gateway.weight_dedicated
+
+
+def webui_findings(cluster: Cluster) -> list[Finding]:
+    found = []
+    for name, webui in cluster.of_kind(WebUI).items():
+        if webui.workers > 1 and webui.database == "sqlite":
+            found.append(
+                Finding(Level.BLOCK, "webui-db", webui.host, name, f"{webui.workers} workers on SQLite: 'database is locked' under load (000)")
+            )
+    return found
+
+
+def image_findings(cluster: Cluster) -> list[Finding]:
+    found = []
+    seen = set()
+    for name in cluster.services:
+        host = cluster.services[name].host
+        keys = [cluster.image_key(name)]
+        keys += [cluster.sidecar_image(k) for k in SIDECAR_IMAGES.get(cluster.services[name].kind, [])]
+        for key in keys:
+            if key in seen:
+                continue
+            seen.add(key)
+            entry = cluster.locked_image(key)
+            if entry.digest is None and not entry.local:
+                allowed = " (allowed unpinned by the inventory)" if key in cluster.allow_unpinned else "; deploy refuses it"
+                found.append(
+                    Finding(Level.WARN, "image-pin", host, key, f"{entry.ref} has no digest: run `aistack images lock`{allowed}")
+                )
+    return found
