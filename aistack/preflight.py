@@ -213,20 +213,15 @@ def webui_findings(cluster: Cluster) -> list[Finding]:
 
 
 def image_findings(cluster: Cluster) -> list[Finding]:
-    found = []
-    seen = set()
-    for name in cluster.services:
-        host = cluster.services[name].host
-        keys = [cluster.image_key(name)]
-        keys += [cluster.sidecar_image(k) for k in SIDECAR_IMAGES.get(cluster.services[name].kind, [])]
-        for key in keys:
-            if key in seen:
-                continue
-            seen.add(key)
-            entry = cluster.locked_image(key)
-            if entry.digest is None and not entry.local:
-                allowed = " (allowed unpinned by the inventory)" if key in cluster.allow_unpinned else "; deploy refuses it"
-                found.append(
-                    Finding(Level.WARN, "image-pin", host, key, f"{entry.ref} has no digest: run `aistack images lock`{allowed}")
-                )
-    return found
+    """Images without a digest: one WARN listing them; deploy refuses those not allowed by name (001)."""
+    keys = []
+    for name, service in cluster.services.items():
+        keys += [cluster.image_key(name), *(cluster.sidecar_image(k) for k in SIDECAR_IMAGES.get(service.kind, []))]
+    unpinned = sorted({k for k in keys if cluster.locked_image(k).digest is None and not cluster.locked_image(k).local})
+    if not unpinned:
+        return [Finding(Level.PASS, "image-pin", None, "images", f"all {len(set(keys))} images pinned by digest")]
+    refused = [k for k in unpinned if k not in cluster.allow_unpinned]
+    message = f"{len(unpinned)} image(s) without a digest: {', '.join(unpinned)}; run `aistack images lock`"
+    if refused:
+        message += f" (deploy refuses {', '.join(refused)} unless listed in allow_unpinned)"
+    return [Finding(Level.WARN, "image-pin", None, "images", message)]

@@ -23,6 +23,7 @@ class LockedImage(StrictModel):
     l4t: str | None = Field(None, pattern=r"^r\d{2}(\.\d+)*$")  # Jetson images are per L4T release
     engine: str | None = None  # the engine version inside, for flags that move (llama.cpp build)
     local: bool = False  # built here (sandbox); its digest is the local image id
+    entrypoint: list[str] | None = None  # where the image's own entrypoint is not the server
 
     @property
     def pinned_ref(self) -> str:

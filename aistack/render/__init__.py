@@ -1,0 +1,71 @@
+"""Files per host, exactly as deploy will write them: model -> stacks -> jinja2 templates.
+
+`render_cluster` is deterministic: the same cluster gives byte-identical files. Secrets are
+never rendered; stacks name the secret files that deploy generates on the host.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from ..model import Cluster
+from ..model.locks import PROJECT_DIR
+from .stacks import Stack, StackBuilder
+
+TEMPLATES = PROJECT_DIR / "templates"
+
+
+@dataclass(frozen=True)
+class RenderedFile:
+    content: str
+    mode: int = 0o644
+
+
+@dataclass
+class HostRender:
+    files: dict[str, RenderedFile]  # absolute path on the host -> file
+    stacks: dict[str, Stack]
+
+
+def environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    # JSON is YAML: every value is quoted safely. Plain json.dumps, not jinja's HTML-escaping one.
+    env.filters["tojson"] = lambda value: json.dumps(value)
+    return env
+
+
+def render_cluster(cluster: Cluster) -> dict[str, HostRender]:
+    env = environment()
+    builder = StackBuilder(cluster)
+    rendered = {name: HostRender(files={}, stacks={}) for name in sorted(cluster.hosts)}
+    for name in sorted(cluster.services):
+        stack = builder.build(name)
+        host = rendered[stack.host]
+        host.stacks[name] = stack
+        compose = env.get_template("compose/compose.yaml.j2").render(stack=stack)
+        host.files[f"{stack.directory}/compose.yaml"] = RenderedFile(compose)
+        for file_name, (template, context) in sorted(stack.configs.items()):
+            host.files[f"{stack.directory}/{file_name}"] = RenderedFile(env.get_template(template).render(**context))
+    return rendered
+
+
+def write_tree(rendered: dict[str, HostRender], out: Path) -> list[Path]:
+    """OUT/<host>/<absolute path on that host>, like `helm template`."""
+    written = []
+    for host, render in rendered.items():
+        for path, file in sorted(render.files.items()):
+            target = out / host / path.lstrip("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(file.content)
+            target.chmod(file.mode)
+            written.append(target)
+    return written

@@ -1,0 +1,90 @@
+"""Engine command lines from the model, in the form the pinned engine version accepts.
+
+Flags move between versions (llama.cpp's `-fa` took a value from b6327): every function here
+takes the engine version the image lock records, and tests check each flag against that
+version's own argument parser.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..model import VLLM, LlamaCpp, SGLang
+
+# llama.cpp: `--flash-attn on|off|auto` from this build; before it a bare switch (FACTS.md).
+FA_TAKES_VALUE_SINCE = 6327
+
+
+def llamacpp_build(engine: str | None) -> int | None:
+    """'b6869' -> 6869; None when the image does not record its build."""
+    match = re.fullmatch(r"b(\d+)", engine or "")
+    return int(match.group(1)) if match else None
+
+
+def llamacpp_args(lane: LlamaCpp, *, model: str, mmproj: str | None, bind: str, build: int | None, alias: str) -> list[str]:
+    """llama-server arguments. Always explicit -np and --port (the defaults move between builds)."""
+    args = ["-m", model]
+    if mmproj:
+        args += ["--mmproj", mmproj]
+    args += ["-c", str(lane.ctx), "-np", str(lane.parallel)]
+    if lane.kv_unified:
+        args.append("--kv-unified")
+    args += ["-ctk", lane.cache_type_k, "-ctv", lane.cache_type_v]
+    args += _flash_attn(lane.flash_attn, build)
+    if lane.gpus:
+        args += ["-ngl", str(lane.n_gpu_layers)]
+    if lane.role == "embedding":
+        args.append("--embedding")
+    elif lane.role == "rerank":
+        args.append("--rerank")
+    else:
+        args.append("--jinja")
+    if lane.metrics:
+        args.append("--metrics")
+    args += ["-a", alias, "--host", bind, "--port", str(lane.port)]
+    return args
+
+
+def _flash_attn(mode: str, build: int | None) -> list[str]:
+    if build is not None and build >= FA_TAKES_VALUE_SINCE:
+        return ["-fa", mode]
+    # Older builds: a bare switch, off unless given; "auto" did not exist, so "on" is the safe reading.
+    return ["-fa"] if mode in ("on", "auto") else []
+
+
+def sglang_args(lane: SGLang, *, model: str, bind: str, alias: str) -> list[str]:
+    args = [
+        "--model-path", model,
+        "--served-model-name", alias,
+        "--tp-size", str(lane.tp_size or len(lane.gpus)),
+        "--max-running-requests", str(lane.max_running_requests),
+        "--kv-cache-dtype", lane.kv_cache_dtype,
+        "--host", bind,
+        "--port", str(lane.port),
+    ]
+    if lane.mem_fraction_static is not None:
+        args += ["--mem-fraction-static", str(lane.mem_fraction_static)]
+    if lane.context_length is not None:
+        args += ["--context-length", str(lane.context_length)]
+    if lane.chunked_prefill_size is not None:
+        args += ["--chunked-prefill-size", str(lane.chunked_prefill_size)]
+    if lane.enable_metrics:
+        args.append("--enable-metrics")
+    return args
+
+
+def vllm_args(lane: VLLM, *, model: str, bind: str, alias: str, max_num_seqs: int) -> list[str]:
+    args = [
+        model,
+        "--served-model-name", alias,
+        "--tensor-parallel-size", str(lane.tp_size or len(lane.gpus)),
+        "--gpu-memory-utilization", f"{lane.gpu_memory_utilization:.2f}",
+        "--max-num-seqs", str(max_num_seqs),
+        "--kv-cache-dtype", lane.kv_cache_dtype,
+        "--host", bind,
+        "--port", str(lane.port),
+    ]
+    if lane.max_model_len is not None:
+        args += ["--max-model-len", str(lane.max_model_len)]
+    args.append("--enable-prefix-caching" if lane.enable_prefix_caching else "--no-enable-prefix-caching")
+    return args

@@ -1,0 +1,452 @@
+"""One compose stack per service: its containers, and the config files beside its compose file.
+
+Everything a template prints is computed here from the validated model; templates only lay it out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..capacity import lane_capacity, vllm_max_num_seqs
+from ..model import VLLM, Asr, api_kind, Cluster, Detector, Gateway, Host, LlamaCpp, Nginx, Platform, Qdrant, SGLang, Tts, WebUI
+from ..preflight import route_weight
+from .engine_args import llamacpp_args, llamacpp_build, sglang_args, vllm_args
+
+CONTAINER_MODELS = "/models"
+# GPU engines load weights for minutes; compose must not call them unhealthy meanwhile.
+GPU_ENGINE_START_S = 900
+SERVICE_START_S = 60
+
+
+@dataclass
+class Container:
+    name: str
+    image: str
+    command: list[str] = field(default_factory=list)
+    entrypoint: list[str] | None = None
+    environment: dict[str, str] = field(default_factory=dict)
+    env_files: list[str] = field(default_factory=list)
+    volumes: list[str] = field(default_factory=list)
+    gpu_ids: list[str] = field(default_factory=list)
+    jetson_runtime: bool = False
+    ipc_host: bool = False
+    depends_on: list[str] = field(default_factory=list)
+    healthcheck: list[str] = field(default_factory=list)
+    start_period_s: int = SERVICE_START_S
+
+
+@dataclass
+class Stack:
+    service: str
+    host: str
+    project: str
+    directory: str  # on the host
+    containers: list[Container]
+    configs: dict[str, tuple[str, dict]] = field(default_factory=dict)  # file name -> (template, context)
+    secret_files: list[str] = field(default_factory=list)  # generated on the host by deploy, never rendered
+
+
+def stack_dir(host: Host, service: str) -> str:
+    return f"{host.storage.state}/stacks/{service}"
+
+
+def secret_file(host: Host, service: str) -> str:
+    """An env file of generated secrets, 0600, written on the host at first apply."""
+    return f"{host.storage.state}/secrets/{service}.env"
+
+
+def http_probe(address: str, port: int, path: str) -> list[str]:
+    return ["CMD-SHELL", f"curl -fsS http://{_url_host(address)}:{port}{path} >/dev/null || exit 1"]
+
+
+def _url_host(address: str) -> str:
+    # Probing 0.0.0.0 means probing loopback.
+    return "127.0.0.1" if address == "0.0.0.0" else address
+
+
+class StackBuilder:
+    """Builds every stack of a cluster; holds the lookups the per-kind builders share."""
+
+    def __init__(self, cluster: Cluster):
+        self.cluster = cluster
+        self.lanes = lane_capacity(cluster)
+
+    # ---- shared lookups ---------------------------------------------------------------
+
+    def image(self, name: str) -> tuple[str, list[str] | None]:
+        entry = self.cluster.locked_image(self.cluster.image_key(name))
+        return entry.pinned_ref, entry.entrypoint
+
+    def sidecar(self, key: str) -> str:
+        return self.cluster.locked_image(self.cluster.sidecar_image(key)).pinned_ref
+
+    def bind(self, name: str) -> str:
+        return self.cluster.endpoint(name)[0]
+
+    def model_path(self, model: str, file_key: str | None) -> str | None:
+        """Where the container sees a locked model file (storage.models is mounted at /models)."""
+        if file_key is None:
+            return None
+        spec = self.cluster.models[model]
+        entry = spec.files[file_key]
+        return f"{CONTAINER_MODELS}/{entry.repo or spec.hf_repo or model}/{entry.file}"
+
+    def model_dir(self, model: str) -> str:
+        spec = self.cluster.models[model]
+        return f"{CONTAINER_MODELS}/{spec.hf_repo or model}"
+
+    def gpu(self, container: Container, host: Host, gpus: list[int]) -> Container:
+        if host.platform is Platform.JETSON:
+            container.jetson_runtime = True
+        elif gpus:
+            container.gpu_ids = [str(i) for i in gpus]
+        return container
+
+    # ---- per kind ---------------------------------------------------------------------
+
+    def build(self, name: str) -> Stack:
+        service = self.cluster.services[name]
+        host = self.cluster.hosts[service.host]
+        builder = {
+            "llamacpp": self.llamacpp,
+            "sglang": self.sglang,
+            "vllm": self.vllm,
+            "asr": self.asr,
+            "tts": self.tts,
+            "detector": self.detector,
+            "qdrant": self.qdrant,
+            "litellm": self.litellm,
+            "nginx": self.nginx,
+            "openwebui": self.webui,
+        }[service.kind]
+        stack = Stack(service=name, host=host.name, project=name, directory=stack_dir(host, name), containers=[])
+        builder(name, service, host, stack)
+        return stack
+
+    def llamacpp(self, name: str, lane: LlamaCpp, host: Host, stack: Stack) -> None:
+        image, entrypoint = self.image(name)
+        build = llamacpp_build(self.cluster.locked_image(self.cluster.image_key(name)).engine)
+        bind = self.bind(name)
+        args = llamacpp_args(
+            lane,
+            model=self.model_path(lane.model, lane.quant),
+            mmproj=self.model_path(lane.model, lane.mmproj),
+            bind=bind,
+            build=build,
+            alias=lane.served_name or name,
+        )
+        container = Container(
+            name="server",
+            image=image,
+            entrypoint=entrypoint,
+            command=args,
+            volumes=[f"{host.storage.models}:{CONTAINER_MODELS}:ro"],
+            healthcheck=http_probe(bind, lane.port, "/health"),
+            start_period_s=GPU_ENGINE_START_S if lane.gpus else SERVICE_START_S,
+        )
+        stack.containers.append(self.gpu(container, host, lane.gpus))
+
+    def sglang(self, name: str, lane: SGLang, host: Host, stack: Stack) -> None:
+        image, entrypoint = self.image(name)
+        bind = self.bind(name)
+        container = Container(
+            name="server",
+            image=image,
+            entrypoint=entrypoint or ["python3", "-m", "sglang.launch_server"],
+            command=sglang_args(lane, model=self.model_dir(lane.model), bind=bind, alias=lane.served_name or name),
+            volumes=[f"{host.storage.models}:{CONTAINER_MODELS}:ro"],
+            environment={"HF_HUB_OFFLINE": "1"},
+            ipc_host=True,
+            healthcheck=http_probe(bind, lane.port, "/health"),
+            start_period_s=GPU_ENGINE_START_S,
+        )
+        stack.containers.append(self.gpu(container, host, lane.gpus))
+
+    def vllm(self, name: str, lane: VLLM, host: Host, stack: Stack) -> None:
+        image, entrypoint = self.image(name)
+        bind = self.bind(name)
+        seqs = vllm_max_num_seqs(self.lanes[name], lane) if name in self.lanes else (lane.max_num_seqs or 1)
+        container = Container(
+            name="server",
+            image=image,
+            entrypoint=entrypoint,
+            command=vllm_args(lane, model=self.model_dir(lane.model), bind=bind, alias=lane.served_name or name, max_num_seqs=seqs),
+            volumes=[f"{host.storage.models}:{CONTAINER_MODELS}:ro", f"{host.storage.state}/cache/vllm:/root/.cache/vllm"],
+            environment={"HF_HUB_OFFLINE": "1"},
+            ipc_host=True,
+            healthcheck=http_probe(bind, lane.port, "/health"),
+            start_period_s=GPU_ENGINE_START_S,
+        )
+        stack.containers.append(self.gpu(container, host, lane.gpus))
+
+    def asr(self, name: str, asr: Asr, host: Host, stack: Stack) -> None:
+        image, entrypoint = self.image(name)
+        bind = self.bind(name)
+        spec = self.cluster.models[asr.model]
+        for i in range(asr.instances):
+            port = asr.port + i
+            container = Container(
+                name=f"whisper-{i + 1}",
+                image=image,
+                entrypoint=entrypoint,
+                environment={
+                    "UVICORN_HOST": bind,
+                    "UVICORN_PORT": str(port),
+                    "WHISPER__COMPUTE_TYPE": asr.compute_type,
+                    "WHISPER__INFERENCE_DEVICE": "cuda" if asr.gpus else "cpu",
+                    "PRELOAD_MODELS": f'["{spec.hf_repo}"]',
+                    # Models come from the lock ahead of time, never at container start (001).
+                    "HF_HUB_OFFLINE": "1",
+                    "HF_HUB_CACHE": f"{CONTAINER_MODELS}/hf",
+                },
+                volumes=[f"{host.storage.models}:{CONTAINER_MODELS}:ro"],
+                healthcheck=http_probe(bind, port, "/health"),
+            )
+            stack.containers.append(self.gpu(container, host, asr.gpus))
+
+    def tts(self, name: str, tts: Tts, host: Host, stack: Stack) -> None:
+        image, entrypoint = self.image(name)
+        bind = self.bind(name)
+        container = Container(
+            name="kokoro",
+            image=image,
+            entrypoint=entrypoint,
+            command=["uvicorn", "api.src.main:app", "--host", bind, "--port", str(tts.port)],
+            environment={"HF_HUB_OFFLINE": "1"},
+            healthcheck=http_probe(bind, tts.port, "/health"),
+        )
+        stack.containers.append(self.gpu(container, host, tts.gpus))
+
+    def detector(self, name: str, det: Detector, host: Host, stack: Stack) -> None:
+        image, entrypoint = self.image(name)
+        bind = self.bind(name)
+        # The engine is bound to GPU architecture and TensorRT version: cache it per L4T release.
+        engine = f"{CONTAINER_MODELS}/nanoowl/{host.l4t}/owl_image_encoder_patch32.engine"
+        container = Container(
+            name="nanoowl",
+            image=image,
+            entrypoint=entrypoint,
+            environment={
+                "NANOOWL_ENGINE": engine,
+                "NANOOWL_MAX_IMAGE_PX": str(det.max_image_px),
+                "NANOOWL_HOST": bind,
+                "NANOOWL_PORT": str(det.port),
+            },
+            volumes=[f"{host.storage.models}/nanoowl:{CONTAINER_MODELS}/nanoowl"],
+            healthcheck=http_probe(bind, det.port, "/health"),
+            start_period_s=GPU_ENGINE_START_S,
+        )
+        stack.containers.append(self.gpu(container, host, det.gpus))
+
+    def qdrant(self, name: str, q: Qdrant, host: Host, stack: Stack) -> None:
+        image, entrypoint = self.image(name)
+        bind = self.bind(name)
+        secrets = secret_file(host, name)
+        stack.secret_files.append(secrets)
+        stack.containers.append(
+            Container(
+                name="qdrant",
+                image=image,
+                entrypoint=entrypoint,
+                environment={
+                    "QDRANT__SERVICE__HOST": bind,
+                    "QDRANT__SERVICE__HTTP_PORT": str(q.port),
+                    "QDRANT__SERVICE__GRPC_PORT": str(q.grpc_port),
+                    "QDRANT__TELEMETRY_DISABLED": "true",
+                },
+                env_files=[secrets],  # QDRANT__SERVICE__API_KEY
+                volumes=[f"{host.storage.vectors}/qdrant:/qdrant/storage"],
+                # The image has no curl: probe with bash's /dev/tcp.
+                healthcheck=["CMD-SHELL", f"bash -c 'exec 3<>/dev/tcp/{_url_host(bind)}/{q.port}' || exit 1"],
+            )
+        )
+
+    def deployments(self, gateway: Gateway) -> list[dict]:
+        """One LiteLLM deployment per alias route to an active service."""
+        mode = {"embeddings": "embedding", "rerank": "rerank", "stt": "audio_transcription", "tts": "audio_speech"}
+        found = []
+        for alias, routes in gateway.aliases.items():
+            for route in routes:
+                target = self.cluster.services[route.service]
+                if not target.active:
+                    continue
+                address = self.cluster.endpoint(route.service)[0]
+                kind = api_kind(target)
+                served = self.served_model(route.service)
+                # Several ASR instances: one deployment each, round-robined at equal weight (000).
+                for _, port in target.sockets(address) if isinstance(target, Asr) else [(address, target.port)]:
+                    found.append(
+                        {
+                            "alias": alias,
+                            "model": f"openai/{served}",
+                            "api_base": f"http://{address}:{port}/v1",
+                            "api_key": "none",
+                            "weight": route_weight(self.cluster, gateway, route),
+                            "mode": mode.get(kind),
+                        }
+                    )
+        return found
+
+    def served_model(self, name: str) -> str:
+        service = self.cluster.services[name]
+        if isinstance(service, Asr):
+            return self.cluster.models[service.model].hf_repo or service.model
+        if isinstance(service, Tts):
+            return "kokoro"
+        return service.served_name or name
+
+    def litellm(self, name: str, gw: Gateway, host: Host, stack: Stack) -> None:
+        image, entrypoint = self.image(name)
+        bind = self.bind(name)
+        secrets = secret_file(host, name)
+        stack.secret_files.append(secrets)
+        t = self.cluster.timeouts
+        stack.configs["config.yaml"] = (
+            "litellm/config.yaml.j2",
+            {
+                "g": {
+                    "service": name,
+                    "host": host.name,
+                    "deployments": self.deployments(gw),
+                    "num_retries": gw.num_retries,
+                    "router_timeout_s": t.gateway_s,
+                    "backend_timeout_s": t.backend_s,
+                }
+            },
+        )
+        stack.containers.append(
+            Container(
+                name="litellm",
+                image=image,
+                entrypoint=entrypoint,
+                command=["--config", "/app/config.yaml", "--host", bind, "--port", str(gw.port), "--num_workers", str(gw.workers)],
+                env_files=[secrets],  # LITELLM_MASTER_KEY
+                volumes=[f"{stack.directory}/config.yaml:/app/config.yaml:ro"],
+                healthcheck=http_probe(bind, gw.port, "/health/liveliness"),
+            )
+        )
+
+    def nginx(self, name: str, ngx: Nginx, host: Host, stack: Stack) -> None:
+        image, entrypoint = self.image(name)
+        bind = self.bind(name)
+        t = self.cluster.timeouts
+        gw_name, gateway = self.cluster.one(Gateway)
+        ui_name, webui = self.cluster.one(WebUI)
+        upstreams = [{"name": "gateway", "address": self._reach(gw_name, host), "port": gateway.port}]
+        locations = [{"path": "/v1/", "upstream": "gateway", "websocket": False}]
+        if webui is not None:
+            upstreams.append({"name": "webui", "address": self._reach(ui_name, host), "port": webui.port})
+            locations.append({"path": "/", "upstream": "webui", "websocket": True})
+        else:
+            locations.append({"path": "/", "upstream": "gateway", "websocket": False})
+        stack.configs["nginx.conf"] = (
+            "nginx/nginx.conf.j2",
+            {
+                "n": {
+                    "service": name,
+                    "host": host.name,
+                    "bind": bind,
+                    "port": ngx.port,
+                    "client_max_body_mb": ngx.client_max_body_mb,
+                    "buffering": ngx.proxy_buffering,
+                    "read_timeout_s": t.nginx_s,
+                    "send_timeout_s": t.nginx_s,
+                    "keepalive": t.http_pool,
+                    "worker_connections": max(1024, 4 * t.http_pool),
+                    "upstreams": upstreams,
+                    "locations": locations,
+                }
+            },
+        )
+        stack.containers.append(
+            Container(
+                name="nginx",
+                image=image,
+                entrypoint=entrypoint,
+                volumes=[f"{stack.directory}/nginx.conf:/etc/nginx/nginx.conf:ro"],
+                healthcheck=http_probe(bind, ngx.port, "/nginx-health"),
+            )
+        )
+
+    def _reach(self, name: str, from_host: Host) -> str:
+        """The address a service is reached at from another service's host."""
+        address, _ = self.cluster.endpoint(name)
+        if self.cluster.services[name].host == from_host.name and address == "0.0.0.0":
+            return "127.0.0.1"
+        return address
+
+    def webui(self, name: str, ui: WebUI, host: Host, stack: Stack) -> None:
+        image, entrypoint = self.image(name)
+        bind = self.bind(name)
+        secrets = secret_file(host, name)  # WEBUI_SECRET_KEY, DATABASE_URL, POSTGRES_PASSWORD, API keys
+        stack.secret_files.append(secrets)
+        gw_name, gateway = self.cluster.one(Gateway)
+        gateway_url = f"http://{self._reach(gw_name, host)}:{gateway.port}/v1"
+        env = {
+            "HOST": bind,
+            "PORT": str(ui.port),
+            "UVICORN_WORKERS": str(ui.workers),
+            "ENABLE_PERSISTENT_CONFIG": "False",  # rendered settings win on every re-apply
+            "OPENAI_API_BASE_URLS": gateway_url,
+            "AIOHTTP_CLIENT_TIMEOUT": str(self.cluster.timeouts.webui_client_s),
+            "ENABLE_WEBSOCKET_SUPPORT": "True",
+        }
+        containers = []
+        if ui.database == "postgresql":
+            redis_url = f"redis://127.0.0.1:{ui.redis_port}/0"
+            env |= {"REDIS_URL": redis_url, "WEBSOCKET_MANAGER": "redis", "WEBSOCKET_REDIS_URL": redis_url}
+            containers += [
+                Container(
+                    name="postgres",
+                    image=self.sidecar("postgres"),
+                    command=["postgres", "-c", "listen_addresses=127.0.0.1", "-p", str(ui.postgres_port)],
+                    environment={"POSTGRES_DB": "openwebui", "POSTGRES_USER": "openwebui"},
+                    env_files=[secrets],
+                    volumes=[f"{host.storage.state}/data/{name}/postgres:/var/lib/postgresql/data"],
+                    healthcheck=["CMD-SHELL", f"pg_isready -h 127.0.0.1 -p {ui.postgres_port} -U openwebui"],
+                ),
+                Container(
+                    name="redis",
+                    image=self.sidecar("redis"),
+                    command=["redis-server", "--bind", "127.0.0.1", "--port", str(ui.redis_port), "--save", ""],
+                    healthcheck=["CMD", "redis-cli", "-p", str(ui.redis_port), "ping"],
+                ),
+            ]
+        if ui.vector_db:
+            address, port = self.cluster.endpoint(ui.vector_db)
+            env |= {"VECTOR_DB": "qdrant", "QDRANT_URI": f"http://{address}:{port}"}
+        if ui.embeddings:
+            env |= {
+                "RAG_EMBEDDING_ENGINE": "openai",
+                "RAG_OPENAI_API_BASE_URL": gateway_url,
+                "RAG_EMBEDDING_MODEL": ui.embeddings,
+            }
+        if ui.reranker:
+            address, port = self.cluster.endpoint(ui.reranker)
+            env |= {
+                "ENABLE_RAG_HYBRID_SEARCH": "true",
+                "RAG_RERANKING_ENGINE": "external",
+                "RAG_EXTERNAL_RERANKER_URL": f"http://{address}:{port}/v1/rerank",
+                "RAG_RERANKING_MODEL": self.served_model(ui.reranker),
+            }
+        if ui.stt:
+            env |= {"AUDIO_STT_ENGINE": "openai", "AUDIO_STT_OPENAI_API_BASE_URL": gateway_url, "AUDIO_STT_MODEL": ui.stt}
+        if ui.tts:
+            _, tts = next(((n, s) for n, s in self.cluster.of_kind(Tts).items()), (None, None))
+            env |= {"AUDIO_TTS_ENGINE": "openai", "AUDIO_TTS_OPENAI_API_BASE_URL": gateway_url, "AUDIO_TTS_MODEL": ui.tts}
+            if tts is not None:
+                env["AUDIO_TTS_VOICE"] = tts.voice
+        containers.append(
+            Container(
+                name="openwebui",
+                image=image,
+                entrypoint=entrypoint,
+                environment=env,
+                env_files=[secrets],
+                volumes=[f"{host.storage.state}/data/{name}/webui:/app/backend/data"],
+                depends_on=[c.name for c in containers],
+                healthcheck=http_probe(bind, ui.port, "/health"),
+                start_period_s=GPU_ENGINE_START_S // 3,
+            )
+        )
+        stack.containers += containers
