@@ -15,6 +15,7 @@ from .inventory import DEFAULT_INVENTORY, load_cluster
 from .model import Cluster
 from .plan_view import as_dict, show
 from .preflight import Level, preflight
+from .render import render_cluster, write_tree
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 out = Console()
@@ -58,3 +59,16 @@ def plan(
     else:
         show(out, cluster, result)
     raise typer.Exit(result.level.value)
+
+
+@app.command()
+def render(
+    out_dir: Annotated[Path, typer.Option("--out", help="write OUT/<host>/<absolute path on that host>")],
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    set_: SetOpt = None,
+) -> None:
+    """Write every file deploy would put on each host (secrets only as references)."""
+    cluster = load(inventory, set_)
+    written = write_tree(render_cluster(cluster), out_dir)
+    hosts = sorted({p.relative_to(out_dir).parts[0] for p in written})
+    out.print(f"wrote {len(written)} files for {len(hosts)} hosts ({', '.join(hosts)}) under {out_dir}")
