@@ -72,3 +72,22 @@ def render(
     written = write_tree(render_cluster(cluster), out_dir)
     hosts = sorted({p.relative_to(out_dir).parts[0] for p in written})
     out.print(f"wrote {len(written)} files for {len(hosts)} hosts ({', '.join(hosts)}) under {out_dir}")
+
+
+images_app = typer.Typer(no_args_is_help=True, help="The image lock (locks/images.yaml).")
+app.add_typer(images_app, name="images")
+
+
+@images_app.command("lock")
+def images_lock(
+    only: Annotated[list[str] | None, typer.Argument(help="image keys to resolve (default: all)")] = None,
+) -> None:
+    """Resolve tags to digests with the local Docker engine and rewrite the lock; never guess."""
+    from .images import lock_images
+
+    results = lock_images(only=only)
+    failed = [r for r in results if r.error]
+    for r in results:
+        status = f"[green]{r.digest}[/]" if not r.error else f"[yellow]unresolved[/] ({r.error}); lock keeps {r.digest}"
+        out.print(f"{r.key:24} {r.ref}  {status}", soft_wrap=True)
+    raise typer.Exit(1 if failed else 0)
