@@ -274,12 +274,14 @@ class StackBuilder:
                 kind = api_kind(target)
                 served = self.served_model(route.service)
                 # Several ASR instances: one deployment each, round-robined at equal weight (000).
+                # Rerank speaks Cohere's API (llama-server --rerank serves it at /v1/rerank).
+                provider, suffix = ("cohere", "") if kind == "rerank" else ("openai", "/v1")
                 for _, port in target.sockets(address) if isinstance(target, Asr) else [(address, target.port)]:
                     found.append(
                         {
                             "alias": alias,
-                            "model": f"openai/{served}",
-                            "api_base": f"http://{address}:{port}/v1",
+                            "model": f"{provider}/{served}",
+                            "api_base": f"http://{address}:{port}{suffix}",
                             "api_key": "none",
                             "weight": route_weight(self.cluster, gateway, route),
                             "mode": mode.get(kind),
