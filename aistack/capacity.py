@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .model.catalogue import Arch, ModelSpec
 from .model import VLLM, Asr, Cluster, Detector, GpuService, Host, LlamaCpp, SGLang, Tts
+from .model.catalogue import Arch, ModelSpec
 
 MIB = 1024 * 1024
 

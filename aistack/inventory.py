@@ -16,8 +16,8 @@ import yaml
 from pyinfra.api.inventory import Inventory
 
 from .errors import InventoryError, Problem, UsageError
-from .model.locks import IMAGE_LOCK, PROJECT_DIR, load_image_lock
 from .model import Cluster
+from .model.locks import IMAGE_LOCK, PROJECT_DIR, load_image_lock
 
 CLUSTER_KEYS = ("services", "timeouts", "monitoring", "distributed", "catalogue", "image_map", "allow_unpinned")
 SSH_KEYS = ("hostname", "port", "user", "key", "known_hosts_file", "strict_host_key_checking")

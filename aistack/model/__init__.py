@@ -1,6 +1,14 @@
 """The typed cluster: every knob, its tuned default and the finding behind it."""
 
-from .cluster import Cluster, Interconnect, Monitoring, RayLane, TimeoutChain, api_kind, platform_tag
+from .cluster import (
+    Cluster,
+    Interconnect,
+    Monitoring,
+    RayLane,
+    TimeoutChain,
+    api_kind,
+    platform_tag,
+)
 from .hosts import Accelerator, Host, Platform, Ssh, Storage
 from .services import (
     LLM_LANES,

@@ -7,11 +7,11 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from .catalogue import ModelSpec, builtin
 from ..errors import InventoryError, Problem
-from .locks import ImageLock, LockedImage
 from .base import StrictModel, tuned
+from .catalogue import ModelSpec, builtin
 from .hosts import NAME, Host, Platform
+from .locks import ImageLock, LockedImage
 from .services import (
     LLM_LANES,
     VLLM,

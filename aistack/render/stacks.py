@@ -8,7 +8,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..capacity import lane_capacity, vllm_max_num_seqs
-from ..model import VLLM, Asr, api_kind, Cluster, Detector, Gateway, Host, LlamaCpp, Nginx, Platform, Qdrant, SGLang, Tts, WebUI
+from ..model import (
+    VLLM,
+    Asr,
+    Cluster,
+    Detector,
+    Gateway,
+    Host,
+    LlamaCpp,
+    Nginx,
+    Platform,
+    Qdrant,
+    SGLang,
+    Tts,
+    WebUI,
+    api_kind,
+)
 from ..preflight import route_weight
 from .engine_args import llamacpp_args, llamacpp_build, sglang_args, vllm_args
 

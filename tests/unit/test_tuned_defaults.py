@@ -2,7 +2,20 @@
 
 import pytest
 
-from aistack.model import VLLM, Asr, Gateway, Host, LlamaCpp, Nginx, RayLane, SGLang, Storage, TimeoutChain, WebUI, Workload
+from aistack.model import (
+    VLLM,
+    Asr,
+    Gateway,
+    Host,
+    LlamaCpp,
+    Nginx,
+    RayLane,
+    SGLang,
+    Storage,
+    TimeoutChain,
+    WebUI,
+    Workload,
+)
 from aistack.model.base import SEED_REF, tuned_fields
 
 # (DESIGN.md row, model class, field, value)
