@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .model import VLLM, Asr, Cluster, Detector, GpuService, Host, LlamaCpp, SGLang, Tts
-from .model.catalogue import Arch, ModelSpec
+from .model.catalogue import Arch, ModelSpec, total_bytes
 
 MIB = 1024 * 1024
 
@@ -26,7 +26,9 @@ LLAMACPP_UBATCH = 512
 IMAGE_SPIKE_FACTOR = 5
 # int8 weights take about half the bytes of the fp16 files Systran publishes.
 CT2_WEIGHT_FACTOR = {"int8_float16": 0.5, "int8": 0.5, "float16": 1.0, "float32": 2.0}
-# SGLang picks mem_fraction_static itself when unset; plan with its value for 24 GB-class cards.
+# SGLang picks mem_fraction_static itself when unset: (gpu_mem - reserved) / gpu_mem with
+# reserved ~ 512 MB + 1.5 MB per activation token (>= 2,048) + graph buffers (0.5.19,
+# srt/arg_groups/memory_hook.py). About 0.85 on a 24 GB card: plan with that.
 SGLANG_AUTO_FRACTION = 0.85
 # Free memory under this share of an accelerator is a WARN: allocator growth has nowhere to go.
 HEADROOM_WARN = 0.05
@@ -34,13 +36,16 @@ HEADROOM_WARN = 0.05
 
 def kv_bytes_per_token(arch: Arch, k_type: str = "f16", v_type: str = "f16") -> float:
     """Per token over the layers that keep every token: layers x kv_heads x head_dim x (K + V bytes)."""
-    return arch.full_layers * arch.kv_heads * arch.head_dim * (KV_BYTES[k_type] + KV_BYTES[v_type])
+    per_elem = KV_BYTES[k_type] + KV_BYTES[v_type]
+    if arch.full_kv_bytes_per_token_f16 is not None:
+        return arch.full_kv_bytes_per_token_f16 * per_elem / (2 * KV_BYTES["f16"])
+    return arch.full_layers * arch.kv_heads * arch.head_dim * per_elem
 
 
 def kv_cache_bytes(arch: Arch, tokens: int, k_type: str, v_type: str, sequences: int = 1) -> float:
     """The KV cache for `tokens` of context; sliding-window layers hold only their window."""
     per_elem = KV_BYTES[k_type] + KV_BYTES[v_type]
-    full = arch.full_layers * arch.kv_heads * arch.head_dim * per_elem * tokens
+    full = kv_bytes_per_token(arch, k_type, v_type) * tokens
     swa = 0.0
     if arch.sliding_layers:
         window_tokens = min(tokens, arch.sliding_window * sequences + LLAMACPP_UBATCH)
@@ -181,7 +186,7 @@ def vllm_max_num_seqs(capacity: LaneCapacity, lane: VLLM) -> int:
 def weights_mib(spec: ModelSpec, key: str | None) -> float | None:
     if key is None:
         return 0.0
-    size = spec.files[key].bytes
+    size = total_bytes(spec.files[key])
     return None if size is None else size / MIB
 
 

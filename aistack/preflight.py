@@ -89,7 +89,7 @@ def lane_findings(cluster: Cluster, p: Plan) -> list[Finding]:
         if isinstance(service, (SGLang, VLLM)):
             found += _engine_lane_findings(name, service, lane)
         spec = cluster.models[service.model]
-        if isinstance(service, LlamaCpp) and lane.slot_context and lane.slot_context > spec.arch.max_context:
+        if isinstance(service, LlamaCpp) and spec.arch.max_context and lane.slot_context > spec.arch.max_context:
             found.append(
                 Finding(Level.WARN, "slot-context", host, name, f"per-slot context {lane.slot_context:,} exceeds the model's trained {spec.arch.max_context:,}")
             )

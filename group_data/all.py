@@ -34,17 +34,18 @@ services = {
         "tts": "tts",
     },
     # edge: vision lane on the 6 GB card, speech beside it
-    "gemma-edge": {"kind": "llamacpp", "host": "edge", "role": "vision", "model": "gemma-vision", "quant": "Q4_K_M", "mmproj": "mmproj-F16"},
-    "whisper": {"kind": "asr", "host": "edge", "model": "faster-whisper-small"},
+    "gemma-edge": {"kind": "llamacpp", "host": "edge", "role": "vision", "model": "gemma-4-e2b-it", "quant": "Q4_K_M", "mmproj": "mmproj-F16"},
+    # Whisper base: two int8 copies beside Gemma on the 6 GB card (000)
+    "whisper": {"kind": "asr", "host": "edge", "model": "faster-whisper-base"},
     "kokoro": {"kind": "tts", "host": "edge"},
     # orin: overflow vision lane, 8 slots at the edge's per-slot context; detection
     "gemma-orin": {
-        "kind": "llamacpp", "host": "orin", "role": "vision", "model": "gemma-vision", "quant": "Q4_K_M",
+        "kind": "llamacpp", "host": "orin", "role": "vision", "model": "gemma-4-e2b-it", "quant": "Q4_K_M",
         "mmproj": "mmproj-F16", "ctx": 65536, "parallel": 8,
     },
     "nanoowl": {"kind": "detector", "host": "orin", "engine_mib": 300},
     # nx: retrieval
     "qdrant": {"kind": "qdrant", "host": "nx"},
     "embed": {"kind": "llamacpp", "host": "nx", "role": "embedding", "model": "bge-base-en-v1.5", "quant": "F16", "port": 8081, "ctx": 4096},
-    "rerank": {"kind": "llamacpp", "host": "nx", "role": "rerank", "model": "bge-reranker-base", "quant": "F16", "port": 8082, "ctx": 4096},
+    "rerank": {"kind": "llamacpp", "host": "nx", "role": "rerank", "model": "bge-reranker-v2-m3", "quant": "Q8_0", "port": 8082, "ctx": 4096},
 }

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import Field, model_validator
 
 from .base import StrictModel
 
-CATALOGUE_FILE = Path(__file__).resolve().parent.parent / ("catalogue.yaml" if (Path(__file__).resolve().parent.parent / "catalogue.yaml").exists() else "catalogue.yaml.dev")
+CATALOGUE_FILE = Path(__file__).resolve().parent.parent / "catalogue.yaml"
 ModelKind = Literal["llm", "vision-llm", "embedding", "reranker", "asr", "tts", "detector"]
 
 
@@ -28,9 +28,12 @@ class Arch(StrictModel):
     sliding_window: int | None = Field(None, gt=0)
     sliding_layers: int = Field(0, ge=0)  # layers that keep only the last `sliding_window` tokens
     linear_attention_layers: int = Field(0, ge=0)  # constant-size state, no per-token KV
-    max_context: int = Field(gt=0)
+    max_context: int | None = Field(gt=0)  # None: not read from the config yet
     kv_heads_sliding: int | None = Field(None, gt=0)  # where sliding layers differ (else kv_heads)
     head_dim_sliding: int | None = Field(None, gt=0)
+    # Where the formula does not describe the model (Gemma 4: 512-wide global heads, KV shared
+    # across layers), the engine maintainers' published f16 bytes per token of the full layers.
+    full_kv_bytes_per_token_f16: int | None = Field(None, gt=0)
 
     @model_validator(mode="after")
     def _layers_add_up(self) -> Arch:
@@ -50,9 +53,23 @@ class Vision(StrictModel):
 
 
 class ModelFile(StrictModel):
-    file: str
+    file: str | None  # None: not identified yet
     bytes: int | None = Field(None, gt=0)  # None: not read from a listing yet; the plan says so
     repo: str | None = None
+    revision: str | None = None
+    sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    display_size: str | None = None  # the rounded size a web page shows; never used as bytes
+
+
+# One file, or the shards of one checkpoint.
+FileSet = ModelFile | list[ModelFile]
+
+
+def total_bytes(files: FileSet) -> int | None:
+    """All shards' bytes, or None if any size is unknown."""
+    parts = files if isinstance(files, list) else [files]
+    sizes = [p.bytes for p in parts]
+    return None if any(s is None for s in sizes) else sum(sizes)
 
 
 class ModelSpec(StrictModel):
@@ -61,9 +78,10 @@ class ModelSpec(StrictModel):
     source: list[str] = []
     arch: Arch | None = None
     vision: Vision | None = None
-    files: dict[str, ModelFile] = {}
+    files: dict[str, FileSet] = {}
     todo: str | None = None
     note: str | None = None
+    extra: dict[str, Any] = {}  # facts the planner does not read (yet), kept with their source
 
     @model_validator(mode="after")
     def _shape(self) -> ModelSpec:

@@ -44,7 +44,10 @@ class GpuService(ServiceBase):
 
     gpus: list[Annotated[int, Field(ge=0)]] = [0]
     runtime_mib: int = Field(
-        400, ge=0, description="per process: CUDA context and compute buffers (planning estimate; put your measurement here)"
+        250,
+        ge=0,
+        description="per process: CUDA context and compute buffers. A planning estimate, calibrated so the "
+        "seed's edge VRAM table comes out (000); put your own measurement here",
     )
 
     @field_validator("gpus")
@@ -139,6 +142,7 @@ class Asr(GpuService):
         "int8_float16", "int8 weights let two Whisper copies fit beside Gemma on the 6 GB card (000)"
     )
     cpu_ram_mib: int = Field(512, ge=0, description="per instance")
+    runtime_mib: int = Field(120, ge=0, description="per instance: CTranslate2's CUDA context (planning estimate)")
 
     def sockets(self, host_address: str) -> list[tuple[str, int]]:
         return [(self.bind or host_address, self.port + i) for i in range(self.instances)]
@@ -152,6 +156,7 @@ class Tts(GpuService):
     model: str = "kokoro-82m"
     voice: str = "af_heart"
     cpu_ram_mib: int = Field(512, ge=0)
+    runtime_mib: int = Field(150, ge=0, description="PyTorch's CUDA context (planning estimate)")
 
 
 class Detector(GpuService):

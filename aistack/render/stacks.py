@@ -104,7 +104,8 @@ class StackBuilder:
             return None
         spec = self.cluster.models[model]
         entry = spec.files[file_key]
-        return f"{CONTAINER_MODELS}/{entry.repo or spec.hf_repo or model}/{entry.file}"
+        first = entry[0] if isinstance(entry, list) else entry  # llama.cpp opens shard 1, finds the rest
+        return f"{CONTAINER_MODELS}/{first.repo or spec.hf_repo or model}/{first.file}"
 
     def model_dir(self, model: str) -> str:
         spec = self.cluster.models[model]

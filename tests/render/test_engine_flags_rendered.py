@@ -69,7 +69,7 @@ def test_renderer_and_source_agree_on_flash_attention_form():
 def test_vllm_args_are_rendered_for_a_vllm_lane():
     from aistack.render.engine_args import vllm_args
 
-    lane = VLLM(kind="vllm", host="main", model="qwen2.5-7b-instruct", quant="AWQ", gpus=[0])
+    lane = VLLM(kind="vllm", host="main", model="qwen2.5-7b-instruct-awq", quant="AWQ", gpus=[0])
     args = vllm_args(lane, model="/models/x", bind="127.0.0.1", alias="chat", max_num_seqs=64)
     assert args[:1] == ["/models/x"] and "--enable-prefix-caching" in args
     assert args[args.index("--gpu-memory-utilization") + 1] == "0.90"

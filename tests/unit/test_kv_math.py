@@ -9,16 +9,16 @@ GIB = 1024**3
 
 
 def test_seed_003_bytes_per_token_from_the_catalogue():
-    qwen = builtin()["qwen2.5-7b-instruct"].arch
-    llama2 = builtin()["llama-2-7b-chat"].arch
+    qwen = builtin()["qwen2.5-7b-instruct-awq"].arch
+    llama2 = builtin()["llama-2-7b-chat-gptq"].arch
     assert kv_bytes_per_token(qwen) == 2 * 28 * 4 * 128 * 2 == 56 * 1024  # GQA: ~56 KB
     assert kv_bytes_per_token(llama2) == 2 * 32 * 32 * 128 * 2 == 512 * 1024  # MHA: ~512 KB
 
 
 def test_a_6_6_gb_pool_holds_about_120k_qwen_tokens_and_13k_llama2_tokens():
     pool = 6.6 * GIB
-    qwen = pool / kv_bytes_per_token(builtin()["qwen2.5-7b-instruct"].arch)
-    llama2 = pool / kv_bytes_per_token(builtin()["llama-2-7b-chat"].arch)
+    qwen = pool / kv_bytes_per_token(builtin()["qwen2.5-7b-instruct-awq"].arch)
+    llama2 = pool / kv_bytes_per_token(builtin()["llama-2-7b-chat-gptq"].arch)
     assert 115_000 < qwen < 130_000
     assert 12_500 < llama2 < 14_500
     assert qwen / llama2 == pytest.approx(512 / 56)
