@@ -22,7 +22,7 @@ from .model.locks import IMAGE_LOCK, PROJECT_DIR, load_image_lock
 CLUSTER_KEYS = ("services", "timeouts", "monitoring", "distributed", "catalogue", "image_map", "allow_unpinned")
 SSH_KEYS = ("hostname", "port", "user", "key", "known_hosts_file", "strict_host_key_checking")
 DEFAULT_INVENTORY = PROJECT_DIR / "inventory" / "homelab.py"
-NAMED_SECTIONS = ("hosts", "services", "catalogue")
+NAMED_SECTIONS = ("hosts", "services")  # a site may add catalogue entries, never invent a host
 SECTIONS = tuple(Cluster.model_fields)
 
 

@@ -1,0 +1,1 @@
+"""Local sandbox: test-host images, tiny models and helpers for the integration suite."""
