@@ -238,17 +238,24 @@ class StackBuilder:
         bind = self.bind(name)
         # The engine is bound to GPU architecture and TensorRT version: cache it per L4T release.
         engine = f"{CONTAINER_MODELS}/nanoowl/{host.l4t}/owl_image_encoder_patch32.engine"
+        stack.configs["server.py"] = ("nanoowl/server.py", {})
         container = Container(
             name="nanoowl",
             image=image,
-            entrypoint=entrypoint,
+            entrypoint=entrypoint or ["python3", "/opt/aistack/server.py"],
             environment={
                 "NANOOWL_ENGINE": engine,
                 "NANOOWL_MAX_IMAGE_PX": str(det.max_image_px),
                 "NANOOWL_HOST": bind,
                 "NANOOWL_PORT": str(det.port),
+                "HF_HUB_OFFLINE": "1",  # OWL-ViT weights come from the model lock, not at start (001)
+                "HF_HUB_CACHE": f"{CONTAINER_MODELS}/hf",
             },
-            volumes=[f"{host.storage.models}/nanoowl:{CONTAINER_MODELS}/nanoowl"],
+            volumes=[
+                f"{host.storage.models}:{CONTAINER_MODELS}:ro",
+                f"{host.storage.models}/nanoowl:{CONTAINER_MODELS}/nanoowl",  # the engine cache
+                f"{stack.directory}/server.py:/opt/aistack/server.py:ro",
+            ],
             healthcheck=http_probe(bind, det.port, "/health"),
             start_period_s=GPU_ENGINE_START_S,
         )

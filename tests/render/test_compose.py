@@ -103,3 +103,18 @@ def test_two_whisper_instances_at_int8_float16_on_their_own_ports(rendered):
     assert sorted(whisper) == ["whisper-1", "whisper-2"]
     assert {w["environment"]["WHISPER__COMPUTE_TYPE"] for w in whisper.values()} == {"int8_float16"}
     assert [w["environment"]["UVICORN_PORT"] for w in whisper.values()] == ["8000", "8001"]
+
+
+def test_an_image_with_a_locked_digest_is_pulled_by_digest(monkeypatch):
+    import aistack.inventory as inventory
+    from aistack.model.locks import load_image_lock
+
+    digest = "sha256:" + "ab" * 32
+    lock = load_image_lock()
+    lock.images["llamacpp-cuda"].digest = digest
+    monkeypatch.setattr(inventory, "load_image_lock", lambda path: lock)
+    rendered = render_cluster(load_cluster(HOMELAB))
+    edge = yaml.safe_load(rendered["edge"].files["/srv/aistack/stacks/gemma-edge/compose.yaml"].content)
+    assert edge["services"]["server"]["image"] == f"ghcr.io/ggml-org/llama.cpp:server-cuda-b11063@{digest}"
+    unpinned = yaml.safe_load(rendered["edge"].files["/srv/aistack/stacks/kokoro/compose.yaml"].content)
+    assert "@" not in unpinned["services"]["kokoro"]["image"]
