@@ -227,8 +227,10 @@ class StackBuilder:
             name="kokoro",
             image=image,
             entrypoint=entrypoint,
-            command=["uvicorn", "api.src.main:app", "--host", bind, "--port", str(tts.port)],
-            environment={"HF_HUB_OFFLINE": "1"},
+            # The image's entrypoint.sh binds 0.0.0.0:8880 (and may download the model): run
+            # its server directly, on the address and port the inventory gives; the model is baked in.
+            command=["python", "-m", "uvicorn", "api.src.main:app", "--host", bind, "--port", str(tts.port)],
+            environment={"HF_HUB_OFFLINE": "1", "DOWNLOAD_MODEL": "false"},
             healthcheck=http_probe(bind, tts.port, "/health"),
         )
         stack.containers.append(self.gpu(container, host, tts.gpus))
