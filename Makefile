@@ -23,7 +23,7 @@ test: deps host-tools
 	$(PY) -m pytest
 
 unit: deps
-	$(PY) -m pytest tests/unit tests/render -m 'not network'
+	$(PY) -m pytest tests/unit -m 'not network'
 
 plan: deps
 	$(AISTACK) plan --inventory inventory/homelab.py
