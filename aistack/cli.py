@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from .errors import InventoryError, UsageError
 from .inventory import DEFAULT_INVENTORY, load_cluster
@@ -91,3 +92,66 @@ def images_lock(
         status = f"[green]{r.digest}[/]" if not r.error else f"[yellow]unresolved[/] ({r.error}); lock keeps {r.digest}"
         out.print(f"{r.key:24} {r.ref}  {status}", soft_wrap=True)
     raise typer.Exit(1 if failed else 0)
+
+
+models_app = typer.Typer(no_args_is_help=True, help="The model lock (locks/models.yaml).")
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("lock")
+def models_lock(
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    local: Annotated[list[str] | None, typer.Option("--file", help="REPO=PATH: lock a local file by its real sha256")] = None,
+) -> None:
+    """Fill size and sha256 of every model file the inventory uses, from the hub (or local files)."""
+    from .models_lock import load_model_lock, lock_files, write_model_lock
+
+    lock = load_model_lock()
+    results = lock_files(load(inventory, None), lock, [_repo_file(item) for item in local or []])
+    write_model_lock(lock)
+    for key, error in results:
+        status = "[green]locked[/]" if error is None else f"[yellow]not locked[/] ({error})"
+        out.print(f"{key}  {status}", soft_wrap=True)
+    raise typer.Exit(1 if any(error for _, error in results) else 0)
+
+
+def _repo_file(item: str) -> tuple[str, Path]:
+    repo, sep, path = item.partition("=")
+    if not sep or not Path(path).is_file():
+        err.print(f"usage: --file {item!r}: expected REPO=PATH to an existing file")
+        raise typer.Exit(EXIT_USAGE)
+    return repo, Path(path)
+
+
+sandbox_app = typer.Typer(no_args_is_help=True, help="The local sandbox cluster (inventory/sandbox.py).")
+app.add_typer(sandbox_app, name="sandbox")
+
+
+@sandbox_app.command("up")
+def sandbox_up(only: Annotated[list[str] | None, typer.Argument(help="hosts (default: all four)")] = None) -> None:
+    """Build (cached) and start the four test hosts; reachable over SSH on 127.0.0.1."""
+    from .sandbox import testhosts
+
+    for host in testhosts.up(only):
+        out.print(f"{host.name:5} ssh root@127.0.0.1 -p {host.ssh_port}  address {host.address}")
+
+
+@sandbox_app.command("down")
+def sandbox_down() -> None:
+    """Remove every container, volume and network the sandbox made."""
+    from .sandbox import testhosts
+
+    removed = testhosts.down()
+    out.print(f"removed {len(removed)} test host(s)" + (f": {', '.join(removed)}" if removed else ""))
+
+
+@sandbox_app.command("status")
+def sandbox_status() -> None:
+    """Each test host: running or not, its address and SSH port."""
+    from .sandbox import testhosts
+
+    table = Table("host", "state", "address", "ssh")
+    for s in testhosts.status():
+        table.add_row(s.name, s.state, s.address, s.ssh)
+    out.print(table)
+    raise typer.Exit(0 if all(s.state == "running" for s in testhosts.status()) else 1)

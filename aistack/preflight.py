@@ -216,6 +216,8 @@ def image_findings(cluster: Cluster) -> list[Finding]:
     """Images without a digest: one WARN listing them; deploy refuses those not allowed by name (001)."""
     keys = []
     for name, service in cluster.services.items():
+        if service.not_started:
+            continue  # held where it cannot run: never pulled
         keys += [cluster.image_key(name), *(cluster.sidecar_image(k) for k in SIDECAR_IMAGES.get(service.kind, []))]
     unpinned = sorted({k for k in keys if cluster.locked_image(k).digest is None and not cluster.locked_image(k).local})
     if not unpinned:

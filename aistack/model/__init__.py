@@ -9,7 +9,7 @@ from .cluster import (
     api_kind,
     platform_tag,
 )
-from .hosts import Accelerator, Host, Platform, Ssh, Storage
+from .hosts import Accelerator, Host, Platform, Ssh, Storage, Tuning
 from .services import (
     LLM_LANES,
     VLLM,
@@ -30,5 +30,5 @@ from .services import (
 __all__ = [
     "LLM_LANES", "VLLM", "Accelerator", "Asr", "Cluster", "Detector", "Gateway", "GpuService", "Host",
     "Interconnect", "LlamaCpp", "Monitoring", "Nginx", "Platform", "Qdrant", "RayLane", "Route", "SGLang",
-    "Ssh", "Storage", "TimeoutChain", "Tts", "WebUI", "Workload", "api_kind", "platform_tag",
+    "Ssh", "Storage", "TimeoutChain", "Tts", "Tuning", "WebUI", "Workload", "api_kind", "platform_tag",
 ]

@@ -142,6 +142,7 @@ class Cluster(StrictModel):
     catalogue: dict[str, ModelSpec] = {}  # site entries, added to (or replacing) the built-in ones
     image_map: dict[str, str] = {}  # image key -> another key (the sandbox swaps in local images)
     allow_unpinned: list[str] = []  # image keys deploy may use without a digest, by explicit choice
+    allow_unverified_models: list[str] = []  # catalogue names deploy may leave unfetched, by explicit choice
 
     @field_validator("services")
     @classmethod
@@ -211,6 +212,11 @@ class Cluster(StrictModel):
     def default_image(kind: str, host: Host) -> str | None:
         return DEFAULT_IMAGES.get((kind, platform_tag(host))) or DEFAULT_IMAGES.get((kind, "*"))
 
+    @property
+    def image_lock(self) -> ImageLock:
+        assert self._lock is not None, "build the cluster with Cluster.build"
+        return self._lock
+
     def locked_image(self, key: str) -> LockedImage:
         assert self._lock is not None, "build the cluster with Cluster.build"
         return self._lock.images[key]
@@ -274,7 +280,8 @@ class Cluster(StrictModel):
                     problems.append(
                         Problem(host.name, f"{field}.tp_size", f"tp_size {tp} differs from the {len(service.gpus)} GPU(s) listed")
                     )
-            if isinstance(service, Detector) and host.platform is not Platform.JETSON:
+            # Held where it cannot run (the sandbox): rendered and validated, its reason reported.
+            if isinstance(service, Detector) and host.platform is not Platform.JETSON and not service.not_started:
                 problems.append(Problem(host.name, f"{field}.host", "NanoOWL's TensorRT engine is built for a Jetson"))
         return problems
 
@@ -436,7 +443,7 @@ class Cluster(StrictModel):
                     problems.append(Problem(host.name, field, f"image {k!r} is not in the image lock"))
                     continue
                 platform = "linux/arm64" if host.arch == "aarch64" else "linux/amd64"
-                if platform not in entry.platforms:
+                if platform not in entry.platforms and not service.not_started:  # a held stack never pulls
                     problems.append(Problem(host.name, field, f"image {k!r} has no {platform} build"))
                 if host.platform is Platform.JETSON and entry.l4t and entry.l4t[:3] != host.l4t[:3]:
                     problems.append(
@@ -445,6 +452,9 @@ class Cluster(StrictModel):
         for key in self.allow_unpinned:
             if key not in lock.images:
                 problems.append(Problem(None, "allow_unpinned", f"image {key!r} is not in the image lock"))
+        for model in self.allow_unverified_models:
+            if model not in self.models:
+                problems.append(Problem(None, "allow_unverified_models", f"model {model!r} is not in the catalogue"))
         return problems
 
     # ---- lanes -----------------------------------------------------------------------------

@@ -77,6 +77,18 @@ class Storage(StrictModel):
         return self
 
 
+class Tuning(StrictModel):
+    """Kernel and process limits for hundreds of concurrent connections on the front hosts."""
+
+    # Network sysctls are per network namespace: set on the host, they are what nginx and the
+    # gateway see, and setting them never reaches past the host's own namespace.
+    sysctl: dict[str, str] = tuned(
+        {"net.core.somaxconn": "4096", "net.ipv4.tcp_max_syn_backlog": "4096", "net.ipv4.ip_local_port_range": "10240 65000"},
+        "64-worker bursts and a 128-connection client pool queue at the accept backlog, not the engine (000)",
+    )
+    nofile: int = tuned(65536, "each connection is a descriptor at nginx, the gateway's 8 workers and the engine (000)", ge=1024)
+
+
 class Host(StrictModel):
     """A machine of the cluster, as the inventory describes it."""
 
@@ -95,6 +107,10 @@ class Host(StrictModel):
     )
     storage: Storage = Storage()
     docker_source: Literal["distro", "docker-repo", "jetpack"] = "distro"
+    # chrony keeps logs and TLS in step across nodes; "host-clock": a container or VM whose
+    # clock its parent keeps (the sandbox's test hosts), nothing to run.
+    time_sync: Literal["chrony", "host-clock"] = "chrony"
+    tuning: Tuning = Tuning()
 
     _address = field_validator("address")(check_address)
 

@@ -30,6 +30,9 @@ class ServiceBase(StrictModel):
     bind: str | None = None  # None: the host's own address. Never 0.0.0.0 unless written here.
     image: str | None = None  # key in locks/images.yaml; None picks the platform's default
     active: bool = True  # False: rendered but parked (one active lane per GPU, 001)
+    # Rendered, put and validated on the host but never started, with the reason the run reports
+    # (the sandbox has no GPU and no registry: its SGLang, TensorRT and speech stacks wait here).
+    not_started: str | None = Field(None, min_length=3)
     cpu_ram_mib: int = Field(256, ge=0, description="host RAM of the process; counts against a Jetson's unified memory")
 
     _bind = field_validator("bind")(lambda v: v if v is None else check_address(v))

@@ -31,6 +31,7 @@ CONTAINER_MODELS = "/models"
 # GPU engines load weights for minutes; compose must not call them unhealthy meanwhile.
 GPU_ENGINE_START_S = 900
 SERVICE_START_S = 60
+PARKED = "parked: another lane owns the GPU (`aistack switch` starts it)"
 
 
 @dataclass
@@ -50,6 +51,20 @@ class Container:
     start_period_s: int = SERVICE_START_S
 
 
+@dataclass(frozen=True)
+class Secret:
+    """An env file deploy generates on the host at first apply (0600) and never rewrites.
+
+    Only names travel: ``tokens`` get fresh random values on the target, ``derived`` values are
+    built there from them, ``copied`` values come from another secret file on the same host.
+    """
+
+    path: str
+    tokens: dict[str, str]  # variable -> prefix of its random value (LiteLLM keys start "sk-")
+    derived: dict[str, str] = field(default_factory=dict)  # variable -> "{TOKEN}" format string
+    copied: dict[str, tuple[str, str]] = field(default_factory=dict)  # variable -> (secret file, variable)
+
+
 @dataclass
 class Stack:
     service: str
@@ -58,7 +73,13 @@ class Stack:
     directory: str  # on the host
     containers: list[Container]
     configs: dict[str, tuple[str, dict]] = field(default_factory=dict)  # file name -> (template, context)
-    secret_files: list[str] = field(default_factory=list)  # generated on the host by deploy, never rendered
+    secrets: list[Secret] = field(default_factory=list)  # generated on the host by deploy, never rendered
+    not_started: str | None = None  # rendered and validated on the host, not run: the reason
+
+    @property
+    def wait_s(self) -> int:
+        """How long `compose up --wait` waits: the slowest container's start period, and a margin."""
+        return max((c.start_period_s for c in self.containers), default=SERVICE_START_S) + SERVICE_START_S
 
 
 def stack_dir(host: Host, service: str) -> str:
@@ -135,7 +156,8 @@ class StackBuilder:
             "nginx": self.nginx,
             "openwebui": self.webui,
         }[service.kind]
-        stack = Stack(service=name, host=host.name, project=name, directory=stack_dir(host, name), containers=[])
+        stack = Stack(service=name, host=host.name, project=name, directory=stack_dir(host, name), containers=[],
+                      not_started=service.not_started or (None if service.active else PARKED))
         builder(name, service, host, stack)
         return stack
 
@@ -267,7 +289,7 @@ class StackBuilder:
         image, entrypoint = self.image(name)
         bind = self.bind(name)
         secrets = secret_file(host, name)
-        stack.secret_files.append(secrets)
+        stack.secrets.append(Secret(secrets, {"QDRANT__SERVICE__API_KEY": ""}))
         stack.containers.append(
             Container(
                 name="qdrant",
@@ -326,7 +348,7 @@ class StackBuilder:
         image, entrypoint = self.image(name)
         bind = self.bind(name)
         secrets = secret_file(host, name)
-        stack.secret_files.append(secrets)
+        stack.secrets.append(Secret(secrets, {"LITELLM_MASTER_KEY": "sk-"}))
         t = self.cluster.timeouts
         stack.configs["config.yaml"] = (
             "litellm/config.yaml.j2",
@@ -402,12 +424,23 @@ class StackBuilder:
             return "127.0.0.1"
         return address
 
+    def webui_secret(self, path: str, ui: WebUI, host: Host, gateway: str | None) -> Secret:
+        """Session key and database password made on the host; the gateway key copied beside them."""
+        derived = {}
+        if ui.database == "postgresql":
+            derived["DATABASE_URL"] = f"postgresql://openwebui:{{POSTGRES_PASSWORD}}@127.0.0.1:{ui.postgres_port}/openwebui"
+        copied = {}
+        if gateway is not None and self.cluster.services[gateway].host == host.name:
+            key = (secret_file(host, gateway), "LITELLM_MASTER_KEY")
+            copied = {v: key for v in ("OPENAI_API_KEYS", "RAG_OPENAI_API_KEY", "AUDIO_STT_OPENAI_API_KEY", "AUDIO_TTS_OPENAI_API_KEY")}
+        return Secret(path, {"WEBUI_SECRET_KEY": "", "POSTGRES_PASSWORD": ""}, derived, copied)
+
     def webui(self, name: str, ui: WebUI, host: Host, stack: Stack) -> None:
         image, entrypoint = self.image(name)
         bind = self.bind(name)
-        secrets = secret_file(host, name)  # WEBUI_SECRET_KEY, DATABASE_URL, POSTGRES_PASSWORD, API keys
-        stack.secret_files.append(secrets)
+        secrets = secret_file(host, name)
         gw_name, gateway = self.cluster.one(Gateway)
+        stack.secrets.append(self.webui_secret(secrets, ui, host, gw_name))
         gateway_url = f"http://{self._reach(gw_name, host)}:{gateway.port}/v1"
         env = {
             "HOST": bind,

@@ -21,7 +21,7 @@ def rendered(tmp_path_factory):
     result = render_cluster(load_cluster(HOMELAB, overrides))
     for render in result.values():
         for stack in render.stacks.values():
-            for secret in stack.secret_files:
+            for secret in (s.path for s in stack.secrets):
                 Path(secret).parent.mkdir(parents=True, exist_ok=True)
                 Path(secret).write_text("")
         for path, file in render.files.items():

@@ -41,7 +41,7 @@ def running(tmp_path_factory):
         Path(path).write_text(file.content)
     key = "sk-" + secrets.token_hex(16)
     for stack in rendered.stacks.values():
-        for secret in stack.secret_files:
+        for secret in (s.path for s in stack.secrets):
             Path(secret).parent.mkdir(parents=True, exist_ok=True)
             Path(secret).write_text(f"LITELLM_MASTER_KEY={key}\n")
             Path(secret).chmod(0o600)

@@ -1,0 +1,48 @@
+"""The bridge from a running `pyinfra ... deploy.py` to the rollout decided on the control machine."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from pyinfra import logger, state
+from pyinfra.api.exceptions import PyinfraError
+
+from .rollout import Rollout, RolloutRefused, prepare
+
+_CACHE: dict[int, Rollout] = {}
+
+
+def overrides_from_data() -> list[str]:
+    """`--data aistack_set='["a.b=1", ...]'` (pyinfra reads the JSON) or a single 'a.b=1'."""
+    first = next(iter(state.inventory))
+    value = first.data.get("aistack_set") or []
+    if isinstance(value, str):
+        value = json.loads(value) if value.startswith("[") else [value]
+    return list(value)
+
+
+def current_rollout() -> Rollout:
+    """Prepared once per run (deploy.py runs per host); a refusal stops the run before any change."""
+    key = id(state)
+    if key not in _CACHE:
+        try:
+            _CACHE[key] = prepare(state.inventory, overrides_from_data())
+        except RolloutRefused as exc:
+            for problem in exc.problems:
+                logger.error(f"REFUSED {problem}")
+            raise PyinfraError(f"aistack refused the rollout ({len(exc.problems)} problem(s)); nothing was changed:\n"
+                               + "\n".join(f"  - {p}" for p in exc.problems)) from None
+        for stack_host, plan in _CACHE[key].hosts.items():
+            for stack in plan.stacks:
+                if stack.not_started:
+                    logger.warning(f"{stack_host}: {stack.service} rendered and validated, not started: {stack.not_started}")
+    return _CACHE[key]
+
+
+def runtime_hold(runtime_ops: list, force: bool) -> Callable[[], bool]:
+    """True at execute time if this run changed the container runtime and was not forced (001)."""
+    def held() -> bool:
+        changed = any(op.did_change() for op in runtime_ops)
+        return changed and not force
+    return held

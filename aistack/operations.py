@@ -1,0 +1,118 @@
+"""pyinfra operations pyinfra does not ship: each reads facts first and changes nothing it need not.
+
+- ``secret_env``: an env file of secrets generated on the target, once, 0600; values never leave it.
+- ``model_file``: a locked model file fetched to ``.partial``, checked for size and sha256, then
+  moved into place; a bad download is refused and the previous good file is kept.
+- ``local_image``: an image built on the control machine must already be on the host, by id.
+- ``stack_absent``: a compose stack that moved away is stopped and its directory removed.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import PurePosixPath
+
+from pyinfra import host
+from pyinfra.api import FileUploadCommand, operation
+from pyinfra.api.exceptions import OperationError
+from pyinfra.facts.docker import DockerImage
+from pyinfra.facts.files import Directory, File, FileContents
+
+from .models_lock import LockedFile
+from .render.stacks import Secret
+
+TOKEN_FN = "token() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n'; }"
+FORMAT_FIELD = re.compile(r"\{([A-Z0-9_]+)\}")
+
+
+def secret_script(secret: Secret) -> str:
+    """Shell that writes the env file with fresh values, atomically; prints nothing."""
+    q = shlex.quote
+    lines = ["set -eu", "umask 077", TOKEN_FN, f"mkdir -p {q(str(PurePosixPath(secret.path).parent))}"]
+    for var, prefix in secret.tokens.items():
+        lines.append(f'{var}={q(prefix)}"$(token)"')
+    for var, fmt in secret.derived.items():
+        parts = FORMAT_FIELD.split(fmt)  # literal, field, literal, field, ...
+        value = "".join(q(p) if i % 2 == 0 else f'"${{{p}}}"' for i, p in enumerate(parts) if p)
+        lines.append(f"{var}={value}")
+    for var, (source, source_var) in secret.copied.items():
+        lines.append(f"{var}=\"$(sed -n 's/^{source_var}=//p' {q(source)})\"")
+        lines.append(f'[ -n "${var}" ] || {{ echo {q(f"{source} has no {source_var}")} >&2; exit 1; }}')
+    names = [*secret.tokens, *secret.derived, *secret.copied]
+    body = "".join(f"{n}=%s\\n" for n in names)
+    args = " ".join(f'"${n}"' for n in names)
+    lines.append(f"tmp={q(secret.path + '.tmp')}")
+    lines.append(f"printf '{body}' {args} > \"$tmp\"")
+    lines.append(f'mv -f "$tmp" {q(secret.path)}')
+    return "\n".join(lines)
+
+
+@operation()
+def secret_env(secret: Secret):
+    """Generate ``secret.path`` on the host if it is absent; keep it (and its values) otherwise."""
+    info = host.get_fact(File, path=secret.path)
+    if info is None:
+        yield f"sh -c {shlex.quote(secret_script(secret))}"
+    elif info["mode"] != 600:
+        yield f"chmod 0600 {shlex.quote(secret.path)}"
+    else:
+        host.noop(f"{secret.path} exists (0600); kept")
+
+
+def _marker(dest: str) -> str:
+    return f"{dest}.sha256"
+
+
+@operation()
+def model_file(dest: str, locked: LockedFile):
+    """Fetch once, verify size and sha256, keep the previous good file on a mismatch.
+
+    A marker beside the file records the verified sha256, so a good 20 GB file is not hashed on
+    every run; a change of the lock (new revision, new checksum) fetches again.
+    """
+    assert locked.sha256 and locked.size, "deploy never fetches an unverified model (rollout refuses it)"
+    info = host.get_fact(File, path=dest)
+    marker = host.get_fact(FileContents, path=_marker(dest))
+    if info is not None and info["size"] == locked.size and marker and marker[0].split()[0] == locked.sha256:
+        host.noop(f"{dest} verified ({locked.sha256[:12]}); kept")
+        return
+    q = shlex.quote
+    partial = f"{dest}.partial"
+    yield f"mkdir -p {q(str(PurePosixPath(dest).parent))}"
+    if locked.path:
+        yield FileUploadCommand(locked.source(), partial)
+    else:
+        yield f"curl -fsSL --retry 3 -o {q(partial)} {q(locked.source())}"
+    check = (
+        f"got=$(sha256sum {q(partial)} | cut -d' ' -f1); size=$(stat -c %s {q(partial)}); "
+        f'if [ "$got" != {locked.sha256} ] || [ "$size" != {locked.size} ]; then rm -f {q(partial)}; '
+        f'echo "{dest}: refused: sha256 $got, $size bytes; the lock says {locked.sha256}, {locked.size} bytes. '
+        f'The previous file is kept." >&2; exit 1; fi'
+    )
+    yield f"sh -c {q(check)}"
+    yield f"mv -f {q(partial)} {q(dest)} && echo {locked.sha256} > {q(_marker(dest))}"
+
+
+@operation()
+def local_image(ref: str, image_id: str):
+    """Images built on the control machine cannot be pulled: the host must have this exact id."""
+    found = host.get_fact(DockerImage, object_id=ref)
+    have = found[0].get("Id") if found else None
+    if have != image_id:
+        raise OperationError(f"{ref}: the host has {have or 'no such image'}, the lock wants {image_id} "
+                             "(built on the control machine: `aistack sandbox up` loads it)")
+    host.noop(f"{ref} present as {image_id[:19]}")
+    yield from ()  # an operation is a generator, even when it only checks
+
+
+@operation()
+def stack_absent(directory: str, project: str):
+    """Stop a compose stack that no longer belongs on this host and remove its files."""
+    if host.get_fact(Directory, path=directory) is None:
+        host.noop(f"{directory} absent")
+        return
+    compose = f"{directory}/compose.yaml"
+    q = shlex.quote
+    yield f"if [ -f {q(compose)} ]; then docker compose -p {q(project)} -f {q(compose)} down --remove-orphans --timeout 30; fi"
+    yield f"rm -rf {q(directory)}"

@@ -1,0 +1,295 @@
+"""The local sandbox cluster: four Debian trixie test hosts named after the homelab's nodes.
+
+Each host is a container of ``aistack-testhost`` (sshd with key auth, its own Docker engine
+and compose v2), on one user-defined bridge so the hosts reach each other by address, with
+sshd published on a 127.0.0.1 port. ``inventory/sandbox.py`` reads the same table, so
+pyinfra and ``aistack verify`` reach the hosts exactly as they would reach real ones.
+
+Everything made here is labelled ``org.aistack.sandbox`` and removed by ``down``; the SSH key
+and known_hosts live under ``.sandbox/`` in the project (git-ignored).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+
+import docker
+import paramiko
+import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from docker.errors import NotFound
+
+from ..model.locks import PROJECT_DIR, load_image_lock
+from ..rollout import LOCAL_IMAGE_IDS
+from .tiny_gguf import generate
+
+LABEL = "org.aistack.sandbox"
+NETWORK = "aistack-sandbox"
+IMAGE = "aistack-testhost:latest"
+STATE_DIR = PROJECT_DIR / ".sandbox"
+KEY_FILE = STATE_DIR / "id_ed25519"
+KNOWN_HOSTS = STATE_DIR / "known_hosts"
+# The sandbox's model: generated deterministically (seed 0), locked by its sha256 in locks/models.yaml.
+TINY_GGUF = STATE_DIR / "models" / "tiny.gguf"
+# A private /24 unlikely to be in use; move it with AISTACK_SANDBOX_SUBNET if it is.
+SUBNET = ipaddress.ip_network(os.environ.get("AISTACK_SANDBOX_SUBNET", "172.29.77.0/24"))
+SSH_PORT_BASE = int(os.environ.get("AISTACK_SANDBOX_SSH_PORT", "2221"))
+# The homelab's node names, in its address order (192.0.2.10-13 there).
+NODES = ("main", "edge", "orin", "nx")
+# Images each sandbox host runs (built here; nothing can be pulled).
+HOST_IMAGES = {
+    "main": ("aistack-llamacpp:latest", "aistack-litellm:latest", "aistack-nginx:latest"),
+    "edge": ("aistack-llamacpp:latest",),
+    "orin": ("aistack-llamacpp:latest",),
+    "nx": (),
+}
+
+
+@dataclass(frozen=True)
+class TestHost:
+    name: str
+    address: str  # on the sandbox bridge: where its services bind and peers reach it
+    ssh_port: int  # on 127.0.0.1
+
+    @property
+    def container(self) -> str:
+        return container_name(self.name)
+
+
+def container_name(node: str) -> str:
+    return f"aistack-sandbox-{node}"
+
+
+def hosts() -> list[TestHost]:
+    base = SUBNET.network_address
+    return [TestHost(name, str(base + 10 + i), SSH_PORT_BASE + i) for i, name in enumerate(NODES)]
+
+
+def inventory_hosts() -> list[tuple[str, dict]]:
+    """pyinfra host entries: real SSH to 127.0.0.1 with the sandbox key and pinned host keys."""
+    return [
+        (
+            h.name,
+            {
+                "ssh_hostname": "127.0.0.1",
+                "ssh_port": h.ssh_port,
+                "ssh_user": "root",
+                "ssh_key": str(KEY_FILE),
+                "ssh_known_hosts_file": str(KNOWN_HOSTS),
+                "ssh_strict_host_key_checking": "yes",
+                "node": {"platform": "cpu", "address": h.address, "ram_mib": 4096, "time_sync": "host-clock"},
+            },
+        )
+        for h in hosts()
+    ]
+
+
+# ---- keys ---------------------------------------------------------------------------------
+
+
+def ensure_key() -> str:
+    """The sandbox's SSH key pair (ed25519, 0600), generated once; returns the public key."""
+    STATE_DIR.mkdir(mode=0o700, exist_ok=True)
+    if not KEY_FILE.exists():
+        key = Ed25519PrivateKey.generate()
+        private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                    serialization.NoEncryption())
+        fd = os.open(KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(private)
+        public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        KEY_FILE.with_suffix(".pub").write_bytes(public + b" aistack-sandbox\n")
+    return KEY_FILE.with_suffix(".pub").read_text().strip()
+
+
+# ---- lifecycle ----------------------------------------------------------------------------
+
+
+def _client() -> docker.DockerClient:
+    return docker.from_env(timeout=600)
+
+
+def _network(client: docker.DockerClient):
+    try:
+        return client.networks.get(NETWORK)
+    except NotFound:
+        ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=str(SUBNET))])
+        return client.networks.create(NETWORK, driver="bridge", ipam=ipam, labels={LABEL: "1"})
+
+
+def _container(client: docker.DockerClient, name: str):
+    try:
+        return client.containers.get(name)
+    except NotFound:
+        return None
+
+
+def _start_host(client: docker.DockerClient, host: TestHost, public_key: str):
+    """Run one test host: the capabilities a nested dockerd needs, never --privileged."""
+    existing = _container(client, host.container)
+    if existing is not None:
+        if existing.status != "running":
+            existing.start()
+        return existing
+    api = client.api
+    host_config = api.create_host_config(
+        port_bindings={22: ("127.0.0.1", host.ssh_port)},
+        cap_add=["SYS_ADMIN", "NET_ADMIN"],
+        security_opt=["seccomp=unconfined", "apparmor=unconfined"],
+        cgroupns="host",
+        binds={
+            "/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"},
+            # The inner engine's images and containers survive a host restart (like a disk).
+            f"{host.container}-docker": {"bind": "/var/lib/docker", "mode": "rw"},
+        },
+        network_mode=NETWORK,
+    )
+    # `--security-opt systempaths=unconfined`, which the SDK does not spell: /proc/sys writable,
+    # so the base role really sets the network sysctls (per network namespace: never this machine's).
+    host_config |= {"MaskedPaths": [], "ReadonlyPaths": []}
+    created = api.create_container(
+        IMAGE,
+        name=host.container,
+        hostname=host.name,
+        detach=True,
+        labels={LABEL: "1", f"{LABEL}.host": host.name},
+        environment={"AUTHORIZED_KEYS": public_key},
+        ports=[22],
+        host_config=host_config,
+        # A fixed address, as a real node has: services bind to it and peers route to it.
+        networking_config=api.create_networking_config({NETWORK: api.create_endpoint_config(ipv4_address=host.address)}),
+    )
+    container = client.containers.get(created["Id"])
+    container.start()
+    return container
+
+
+def _wait_for_ssh(host: TestHost, timeout_s: float = 90) -> str:
+    """Connect with the sandbox key until sshd and the inner engine answer; return the host key line."""
+    deadline = time.monotonic() + timeout_s
+    last: Exception | None = None
+    logging.getLogger("paramiko").setLevel(logging.CRITICAL)  # refused connections while sshd starts are expected
+    while time.monotonic() < deadline:
+        client = paramiko.SSHClient()
+        client.set_missing_host_key_policy(paramiko.AutoAddPolicy())  # recorded below, then pinned
+        try:
+            client.connect("127.0.0.1", port=host.ssh_port, username="root", key_filename=str(KEY_FILE),
+                           timeout=5, allow_agent=False, look_for_keys=False)
+            _, stdout, _ = client.exec_command("docker info --format '{{.ServerVersion}}'", timeout=10)
+            if stdout.channel.recv_exit_status() == 0:
+                key = client.get_transport().get_remote_server_key()
+                return f"[127.0.0.1]:{host.ssh_port} {key.get_name()} {key.get_base64()}"
+        except (OSError, paramiko.SSHException) as exc:
+            last = exc
+        finally:
+            client.close()
+        time.sleep(1)
+    raise TimeoutError(f"sandbox host {host.name}: no SSH with a running Docker engine on 127.0.0.1:{host.ssh_port} ({last})")
+
+
+def _load_images(host: TestHost, images: tuple[str, ...]) -> None:
+    """``docker save | docker load`` each image the host runs, unless its engine already has that id."""
+    for image in images:
+        want = subprocess.run(["docker", "image", "inspect", "-f", "{{.Id}}", image],
+                              capture_output=True, text=True, check=True).stdout.strip()
+        have = subprocess.run(["docker", "exec", host.container, "docker", "image", "inspect", "-f", "{{.Id}}", image],
+                              capture_output=True, text=True).stdout.strip()
+        if have == want:
+            continue
+        save = subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE)
+        assert save.stdout is not None
+        subprocess.run(["docker", "exec", "-i", host.container, "docker", "load", "-q"],
+                       stdin=save.stdout, check=True, stdout=subprocess.DEVNULL)
+        save.stdout.close()
+        if save.wait() != 0:
+            raise subprocess.CalledProcessError(save.returncode, ["docker", "save", image])
+
+
+def up(only: list[str] | None = None) -> list[TestHost]:
+    """Build (cached) and start the test hosts, load their images, pin their host keys."""
+    from .images import ensure_images
+
+    ensure_images(["aistack-testhost", "aistack-llamacpp", "aistack-litellm", "aistack-nginx"])
+    _lock_local_images()
+    if not TINY_GGUF.exists():
+        generate(TINY_GGUF, quiet=True)
+    public_key = ensure_key()
+    client = _client()
+    _network(client)
+    chosen = [h for h in hosts() if not only or h.name in only]
+    for host in chosen:
+        _start_host(client, host, public_key)
+    known = {}
+    for host in chosen:
+        known[host.name] = _wait_for_ssh(host)
+        _load_images(host, HOST_IMAGES[host.name])
+    _write_known_hosts(known)
+    return chosen
+
+
+def _lock_local_images() -> None:
+    """Record the real ids of the images built here (deploy checks each host runs exactly these)."""
+    client = _client()
+    lock = load_image_lock()
+    ids = {key: client.images.get(entry.ref).id for key, entry in lock.images.items() if entry.local}
+    LOCAL_IMAGE_IDS.parent.mkdir(exist_ok=True)
+    LOCAL_IMAGE_IDS.write_text(yaml.safe_dump(ids, sort_keys=True))
+
+
+def _write_known_hosts(lines: dict[str, str]) -> None:
+    kept = {}
+    if KNOWN_HOSTS.exists():
+        for line in KNOWN_HOSTS.read_text().splitlines():
+            kept[line.split(" ", 1)[0]] = line
+    for line in lines.values():
+        kept[line.split(" ", 1)[0]] = line
+    KNOWN_HOSTS.write_text("".join(f"{line}\n" for line in sorted(kept.values())))
+
+
+def stop(name: str) -> None:
+    """Stop one host (as a powered-off node); ``up`` starts it again with its disk intact."""
+    container = _container(_client(), container_name(name))
+    if container is not None:
+        container.stop(timeout=20)
+
+
+def down() -> list[str]:
+    """Remove every container, volume and network the sandbox made, and its known_hosts."""
+    client = _client()
+    removed = []
+    for container in client.containers.list(all=True, filters={"label": LABEL}):
+        container.remove(force=True, v=True)
+        removed.append(container.name)
+    for host in hosts():
+        try:
+            client.volumes.get(f"{host.container}-docker").remove(force=True)
+        except NotFound:
+            pass
+    for network in client.networks.list(filters={"label": LABEL}):
+        network.remove()
+    KNOWN_HOSTS.unlink(missing_ok=True)
+    return removed
+
+
+@dataclass(frozen=True)
+class HostStatus:
+    name: str
+    state: str  # running, exited, absent
+    address: str
+    ssh: str
+
+
+def status() -> list[HostStatus]:
+    client = _client()
+    result = []
+    for host in hosts():
+        container = _container(client, host.container)
+        state = container.status if container is not None else "absent"
+        result.append(HostStatus(host.name, state, host.address, f"127.0.0.1:{host.ssh_port}"))
+    return result

@@ -1,0 +1,24 @@
+"""The whole rollout: `pyinfra -y inventory/homelab.py deploy.py` (the sandbox: inventory/sandbox.py).
+
+Order per host: base preparation, container runtime, model files, images, secrets, stacks.
+The cluster is validated and preflighted once, before any host is touched; any BLOCK, unpinned
+image or unverified model refuses the whole run with the reasons.
+
+Data (`--data key=value`): aistack_set='["dotted.path=value", ...]' applies overrides like
+`aistack plan --set`; force_runtime=true lets runtime and model-runtime changes share a run.
+"""
+
+from pyinfra import host
+
+from aistack.deploy_run import current_rollout, runtime_hold
+from roles import artifacts, base, docker_engine, nvidia, stacks
+
+rollout = current_rollout()
+plan = rollout.hosts[host.name]
+
+base.prepare(plan.host)
+runtime = docker_engine.engine(plan.host) + nvidia.toolkit(plan.host)
+artifacts.models(plan)
+artifacts.images(plan)
+artifacts.secrets(plan)
+stacks.converge(plan, runtime_hold(runtime, force=bool(host.data.get("force_runtime"))))

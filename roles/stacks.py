@@ -1,0 +1,75 @@
+"""Compose stacks: prune what moved away, put files, and start a stack only when its files changed.
+
+GPU engines take minutes to load a model: a stack whose files are unchanged and whose
+containers run is never touched.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable
+from io import StringIO
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.facts.docker import DockerContainers
+from pyinfra.facts.files import FindDirectories
+from pyinfra.operations import files, server
+
+from aistack.operations import stack_absent
+from aistack.rollout import HostRollout
+from aistack.render.stacks import Stack
+
+PROJECT_LABEL = "com.docker.compose.project"
+
+
+@deploy("Stacks")
+def converge(plan: HostRollout, held: Callable[[], bool]) -> None:
+    """``held()`` is true at execute time when this run changed the container runtime (001)."""
+    root = f"{plan.host.storage.state}/stacks"
+    wanted = {stack.directory for stack in plan.stacks}
+    for directory in host.loop(sorted(set(host.get_fact(FindDirectories, path=root, maxdepth=1) or []) - wanted - {root})):
+        stack_absent(name=f"Remove stack {directory} (no longer placed here)", directory=directory,
+                     project=directory.rsplit("/", 1)[1])
+    puts = {stack.service: _put_files(plan, stack, held) for stack in host.loop(plan.stacks)}
+    # One loop per call site: pyinfra orders operations by call site and loop position, and
+    # hosts with different stacks must not see two sites in opposite orders.
+    for stack in host.loop([s for s in plan.stacks if s.not_started]):
+        server.shell(name=f"{stack.service}: compose valid, not started ({stack.not_started})",
+                     commands=[f"{_compose(stack)} config -q", f"{_compose(stack)} down --remove-orphans"],
+                     _if=_changed(puts[stack.service]))
+    running = _running_projects()
+    for stack in host.loop([s for s in plan.stacks if not s.not_started]):
+        stopped = bool({c.name for c in stack.containers} - running.get(stack.project, set()))
+        server.shell(name=f"{stack.service}: up and healthy",
+                     commands=[f"{_compose(stack)} up -d --remove-orphans --wait --wait-timeout {stack.wait_s}"],
+                     _if=_changed(puts[stack.service], or_=stopped))
+
+
+def _compose(stack: Stack) -> str:
+    return f"docker compose -p {shlex.quote(stack.project)} -f {shlex.quote(stack.directory + '/compose.yaml')}"
+
+
+def _changed(ops: list, or_: bool = False) -> Callable[[], bool]:
+    """At execute time: did any of these file operations change something?"""
+    return lambda: or_ or any(op.did_change() for op in ops)
+
+
+def _put_files(plan: HostRollout, stack: Stack, held: Callable[[], bool]) -> list:
+    """The stack's files; held back entirely while the runtime changed in this run."""
+    hold = dict(_if=lambda: not held())
+    ops = [files.directory(name=f"{stack.service}: directory", path=stack.directory, mode="755", **hold)]
+    for path, rendered in host.loop([(p, f) for p, f in sorted(plan.render.files.items()) if p.startswith(stack.directory + "/")]):
+        ops.append(files.put(name=f"{stack.service}: {path.rsplit('/', 1)[1]}", src=StringIO(rendered.content),
+                             dest=path, mode=f"{rendered.mode:o}", **hold))
+    return ops
+
+
+def _running_projects() -> dict[str, set[str]]:
+    """Compose project -> its running service names, from the engine."""
+    running: dict[str, set[str]] = {}
+    for container in host.get_fact(DockerContainers) or []:
+        labels = container.get("Config", {}).get("Labels") or {}
+        if PROJECT_LABEL in labels and container.get("State", {}).get("Running"):
+            running.setdefault(labels[PROJECT_LABEL], set()).add(labels.get("com.docker.compose.service", ""))
+    return running
