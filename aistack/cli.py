@@ -155,3 +155,29 @@ def sandbox_status() -> None:
         table.add_row(s.name, s.state, s.address, s.ssh)
     out.print(table)
     raise typer.Exit(0 if all(s.state == "running" for s in testhosts.status()) else 1)
+
+
+SANDBOX_INVENTORY = DEFAULT_INVENTORY.parent / "sandbox.py"
+
+
+@sandbox_app.command("smoke")
+def sandbox_smoke(
+    inventory: InventoryOpt = SANDBOX_INVENTORY,
+    requests: Annotated[int, typer.Option(help="vision-alias requests in the burst")] = 45,
+) -> None:
+    """A real chat completion through nginx -> LiteLLM -> llama.cpp, then a vision-alias burst."""
+    from .sandbox import smoke
+
+    cluster = load(inventory, None)
+    key = smoke.gateway_key(cluster)
+    response = smoke.chat(cluster, key)
+    if response.status_code != 200:
+        err.print(f"chat through {smoke.front_url(cluster)}: HTTP {response.status_code}: {response.text[:300]}", markup=False)
+        raise typer.Exit(1)
+    body = response.json()
+    out.print(f"chat via {smoke.front_url(cluster)}: 200, model {body['model']}, "
+              f"{body['usage']['completion_tokens']} token(s) from {body.get('system_fingerprint', '?')}")
+    split = smoke.burst(cluster, key, requests=requests)
+    shares = ", ".join(f"{lane} {n} (weight {split.weights[lane]})" for lane, n in split.served.items())
+    out.print(f"vision burst: {split.ok}/{split.sent} answered; served by {shares}")
+    raise typer.Exit(0 if split.ok == split.sent and sum(split.served.values()) == split.sent else 1)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 from pyinfra import logger, state
 from pyinfra.api.exceptions import PyinfraError
 
+from .models_lock import ModelLock, load_model_lock
 from .rollout import Rollout, RolloutRefused, prepare
 
 _CACHE: dict[int, Rollout] = {}
@@ -22,12 +24,18 @@ def overrides_from_data() -> list[str]:
     return list(value)
 
 
+def model_lock_from_data() -> ModelLock | None:
+    """`--data aistack_model_lock=PATH`: another model lock (tests; a staged lock update)."""
+    path = next(iter(state.inventory)).data.get("aistack_model_lock")
+    return load_model_lock(Path(path)) if path else None
+
+
 def current_rollout() -> Rollout:
     """Prepared once per run (deploy.py runs per host); a refusal stops the run before any change."""
     key = id(state)
     if key not in _CACHE:
         try:
-            _CACHE[key] = prepare(state.inventory, overrides_from_data())
+            _CACHE[key] = prepare(state.inventory, overrides_from_data(), model_lock=model_lock_from_data())
         except RolloutRefused as exc:
             for problem in exc.problems:
                 logger.error(f"REFUSED {problem}")

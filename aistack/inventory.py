@@ -19,7 +19,7 @@ from .errors import InventoryError, Problem, UsageError
 from .model import Cluster
 from .model.locks import IMAGE_LOCK, PROJECT_DIR, load_image_lock
 
-CLUSTER_KEYS = ("services", "timeouts", "monitoring", "distributed", "catalogue", "image_map", "allow_unpinned", "allow_unverified_models")
+CLUSTER_KEYS = ("services", "timeouts", "monitoring", "distributed", "catalogue", "image_map", "allow_unpinned", "allow_unverified_models", "force_checks")
 SSH_KEYS = ("hostname", "port", "user", "key", "known_hosts_file", "strict_host_key_checking")
 DEFAULT_INVENTORY = PROJECT_DIR / "inventory" / "homelab.py"
 NAMED_SECTIONS = ("hosts", "services")  # a site may add catalogue entries, never invent a host

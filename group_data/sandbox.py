@@ -30,6 +30,8 @@ patch = {
                             "workload": _SMALL, **_TINY},
     "services.gemma-orin": {"kind": "llamacpp", "host": "orin", "role": "chat", "port": 8080, "ctx": 4096, "parallel": 8,
                             "workload": _SMALL, **_TINY},
+    # The homelab's Orin gets weight 1 from its unified memory; the sandbox's CPU hosts have none to read.
+    "services.gateway.aliases.vision.1.weight": 1,
     "services.gateway.workers": 2,  # two CPU-only test hosts share this machine's cores
     # Held stacks keep the real hosts' images, so their compose files are the ones a GPU host gets.
     "services.whisper.not_started": f"{_NO_GPU}; faster-whisper weights are not fetched here",

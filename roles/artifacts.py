@@ -13,18 +13,18 @@ from aistack.rollout import HostRollout
 @deploy("Model files from the lock")
 def models(plan: HostRollout) -> None:
     for need in host.loop(plan.models):
-        model_file(name=f"Model {need.dest}", dest=need.dest, locked=need.locked)
+        model_file(name="Model file (verified by sha256)", dest=need.dest, locked=need.locked)
 
 
 @deploy("Images, before anything restarts")
 def images(plan: HostRollout) -> None:
     for need in host.loop([n for n in plan.images if n.local_id]):
-        local_image(name=f"Image {need.ref} (built locally)", ref=need.ref, image_id=need.local_id)
+        local_image(name="Image built on the control machine", ref=need.ref, image_id=need.local_id)
     for need in host.loop([n for n in plan.images if not n.local_id]):
-        docker.image(name=f"Image {need.ref}", image=need.ref, present=True)
+        docker.image(name="Image pulled by digest", image=need.ref, present=True)
 
 
 @deploy("Secrets generated on the host")
 def secrets(plan: HostRollout) -> None:
     for secret in host.loop(plan.secrets):
-        secret_env(name=f"Secret {secret.path}", secret=secret)
+        secret_env(name="Secret file (generated here, 0600)", secret=secret)

@@ -29,19 +29,19 @@ def converge(plan: HostRollout, held: Callable[[], bool]) -> None:
     root = f"{plan.host.storage.state}/stacks"
     wanted = {stack.directory for stack in plan.stacks}
     for directory in host.loop(sorted(set(host.get_fact(FindDirectories, path=root, maxdepth=1) or []) - wanted - {root})):
-        stack_absent(name=f"Remove stack {directory} (no longer placed here)", directory=directory,
+        stack_absent(name="Remove stacks no longer placed here", directory=directory,
                      project=directory.rsplit("/", 1)[1])
     puts = {stack.service: _put_files(plan, stack, held) for stack in host.loop(plan.stacks)}
     # One loop per call site: pyinfra orders operations by call site and loop position, and
     # hosts with different stacks must not see two sites in opposite orders.
     for stack in host.loop([s for s in plan.stacks if s.not_started]):
-        server.shell(name=f"{stack.service}: compose valid, not started ({stack.not_started})",
+        server.shell(name="Held stacks: compose config valid, not started",
                      commands=[f"{_compose(stack)} config -q", f"{_compose(stack)} down --remove-orphans"],
                      _if=_changed(puts[stack.service]))
     running = _running_projects()
     for stack in host.loop([s for s in plan.stacks if not s.not_started]):
         stopped = bool({c.name for c in stack.containers} - running.get(stack.project, set()))
-        server.shell(name=f"{stack.service}: up and healthy",
+        server.shell(name="Started stacks: up and healthy (when changed or stopped)",
                      commands=[f"{_compose(stack)} up -d --remove-orphans --wait --wait-timeout {stack.wait_s}"],
                      _if=_changed(puts[stack.service], or_=stopped))
 
@@ -58,9 +58,9 @@ def _changed(ops: list, or_: bool = False) -> Callable[[], bool]:
 def _put_files(plan: HostRollout, stack: Stack, held: Callable[[], bool]) -> list:
     """The stack's files; held back entirely while the runtime changed in this run."""
     hold = dict(_if=lambda: not held())
-    ops = [files.directory(name=f"{stack.service}: directory", path=stack.directory, mode="755", **hold)]
+    ops = [files.directory(name="Stack directory", path=stack.directory, mode="755", **hold)]
     for path, rendered in host.loop([(p, f) for p, f in sorted(plan.render.files.items()) if p.startswith(stack.directory + "/")]):
-        ops.append(files.put(name=f"{stack.service}: {path.rsplit('/', 1)[1]}", src=StringIO(rendered.content),
+        ops.append(files.put(name="Stack file", src=StringIO(rendered.content),
                              dest=path, mode=f"{rendered.mode:o}", **hold))
     return ops
 

@@ -143,6 +143,7 @@ class Cluster(StrictModel):
     image_map: dict[str, str] = {}  # image key -> another key (the sandbox swaps in local images)
     allow_unpinned: list[str] = []  # image keys deploy may use without a digest, by explicit choice
     allow_unverified_models: list[str] = []  # catalogue names deploy may leave unfetched, by explicit choice
+    force_checks: list[str] = []  # preflight checks whose BLOCK the run goes through anyway, by name
 
     @field_validator("services")
     @classmethod

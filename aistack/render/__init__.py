@@ -6,6 +6,7 @@ never rendered; stacks name the secret files that deploy generates on the host.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from ..model.locks import PROJECT_DIR
 from .stacks import Stack, StackBuilder
 
 TEMPLATES = PROJECT_DIR / "templates"
+CONFIG_HASH_LABEL = "org.aistack.config-sha256"
 
 
 @dataclass(frozen=True)
@@ -51,11 +53,28 @@ def render_cluster(cluster: Cluster) -> dict[str, HostRender]:
         stack = builder.build(name)
         host = rendered[stack.host]
         host.stacks[name] = stack
+        configs = {
+            f"{stack.directory}/{file_name}": RenderedFile(env.get_template(template).render(**context))
+            for file_name, (template, context) in sorted(stack.configs.items())
+        }
+        label_config_hashes(stack, configs)
         compose = env.get_template("compose/compose.yaml.j2").render(stack=stack)
         host.files[f"{stack.directory}/compose.yaml"] = RenderedFile(compose)
-        for file_name, (template, context) in sorted(stack.configs.items()):
-            host.files[f"{stack.directory}/{file_name}"] = RenderedFile(env.get_template(template).render(**context))
+        host.files.update(configs)
     return rendered
+
+
+def label_config_hashes(stack: Stack, configs: dict[str, RenderedFile]) -> None:
+    """Label each container with a hash of the config files it mounts.
+
+    Compose recreates a container when its definition changes, not when a bind-mounted file
+    does: the label makes an edited nginx.conf or config.yaml restart exactly its container.
+    """
+    for container in stack.containers:
+        mounted = sorted(v.split(":", 1)[0] for v in container.volumes if v.split(":", 1)[0] in configs)
+        if mounted:
+            digest = hashlib.sha256("".join(configs[m].content for m in mounted).encode()).hexdigest()
+            container.labels[CONFIG_HASH_LABEL] = digest[:16]
 
 
 def write_tree(rendered: dict[str, HostRender], out: Path) -> list[Path]:

@@ -49,6 +49,8 @@ class Container:
     depends_on: list[str] = field(default_factory=list)
     healthcheck: list[str] = field(default_factory=list)
     start_period_s: int = SERVICE_START_S
+    labels: dict[str, str] = field(default_factory=dict)
+    nofile: int | None = None  # open-files limit, from the host's tuning
 
 
 @dataclass(frozen=True)
@@ -159,6 +161,8 @@ class StackBuilder:
         stack = Stack(service=name, host=host.name, project=name, directory=stack_dir(host, name), containers=[],
                       not_started=service.not_started or (None if service.active else PARKED))
         builder(name, service, host, stack)
+        for container in stack.containers:
+            container.nofile = host.tuning.nofile
         return stack
 
     def llamacpp(self, name: str, lane: LlamaCpp, host: Host, stack: Stack) -> None:

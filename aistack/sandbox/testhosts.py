@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import resource
 import subprocess
 import time
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from docker.errors import NotFound
 
+from ..model import Tuning
 from ..model.locks import PROJECT_DIR, load_image_lock
 from ..rollout import LOCAL_IMAGE_IDS
 from .tiny_gguf import generate
@@ -83,11 +85,17 @@ def inventory_hosts() -> list[tuple[str, dict]]:
                 "ssh_key": str(KEY_FILE),
                 "ssh_known_hosts_file": str(KNOWN_HOSTS),
                 "ssh_strict_host_key_checking": "yes",
-                "node": {"platform": "cpu", "address": h.address, "ram_mib": 4096, "time_sync": "host-clock"},
+                "node": {"platform": "cpu", "address": h.address, "ram_mib": 4096, "time_sync": "host-clock",
+                         "tuning": {"nofile": nofile_ceiling()}},
             },
         )
         for h in hosts()
     ]
+
+
+def nofile_ceiling(wanted: int = Tuning().nofile) -> int:
+    """A test host cannot raise this machine's hard open-files limit: ask for at most that."""
+    return min(wanted, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
 
 
 # ---- keys ---------------------------------------------------------------------------------

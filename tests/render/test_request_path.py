@@ -15,6 +15,7 @@ import yaml
 from aistack.inventory import load_cluster
 from aistack.render import render_cluster
 from aistack.sandbox.images import ensure_images
+from aistack.sandbox.testhosts import nofile_ceiling
 from aistack.sandbox.tiny_gguf import generate
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "local"
@@ -33,6 +34,7 @@ def running(tmp_path_factory):
     ensure_images(["aistack-llamacpp", "aistack-litellm", "aistack-nginx"])
     root = tmp_path_factory.mktemp("main")
     paths = [f"hosts.main.storage.{p}={root}/{p}" for p in ("state", "models", "vectors")]
+    paths.append(f"hosts.main.tuning.nofile={nofile_ceiling()}")
     cluster = load_cluster(FIXTURE / "local.py", paths, project_dir=FIXTURE)
     generate(root / "models" / "tiny-llama" / "tiny.gguf", quiet=True)
     rendered = render_cluster(cluster)["main"]
