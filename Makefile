@@ -4,9 +4,10 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 AISTACK := $(VENV)/bin/aistack
+SANDBOX := inventory/sandbox.py
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps host-tools test unit demo plan bench clean
+.PHONY: deps host-tools test unit demo rollout plan bench clean sandbox-down
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -28,8 +29,19 @@ unit: deps
 plan: deps
 	$(AISTACK) plan --inventory inventory/homelab.py
 
-demo: deps
-	$(AISTACK) plan --inventory inventory/homelab.py || [ $$? -eq 10 ]
+# The sandbox rollout: test hosts up, the plan, the real rollout, then real requests.
+demo: deps host-tools
+	$(AISTACK) sandbox up
+	$(AISTACK) plan --inventory $(SANDBOX) || [ $$? -eq 10 ]
+	$(VENV)/bin/pyinfra -y $(SANDBOX) deploy.py
+	$(AISTACK) sandbox smoke
+
+# The same rollout against real hosts: edit inventory/homelab.py and group_data/ first.
+rollout: deps
+	$(VENV)/bin/pyinfra -y inventory/homelab.py deploy.py
+
+sandbox-down: deps
+	$(AISTACK) sandbox down
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -10,7 +10,7 @@ Data (`--data key=value`): aistack_set='["dotted.path=value", ...]' applies over
 
 from pyinfra import host
 
-from aistack.deploy_run import current_rollout, runtime_hold
+from aistack.deploy_run import current_rollout, runtime_pending
 from roles import artifacts, base, docker_engine, nvidia, stacks
 
 rollout = current_rollout()
@@ -21,4 +21,5 @@ runtime = docker_engine.engine(plan.host) + nvidia.toolkit(plan.host)
 artifacts.models(plan)
 artifacts.images(plan)
 artifacts.secrets(plan)
-stacks.converge(plan, runtime_hold(runtime, force=bool(host.data.get("force_runtime"))))
+if not runtime_pending(runtime, force=bool(host.data.get("force_runtime"))):
+    stacks.converge(plan)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
-from pyinfra import logger, state
+from pyinfra import host, logger, state
 from pyinfra.api.exceptions import PyinfraError
 
 from .models_lock import ModelLock, load_model_lock
@@ -48,9 +47,14 @@ def current_rollout() -> Rollout:
     return _CACHE[key]
 
 
-def runtime_hold(runtime_ops: list, force: bool) -> Callable[[], bool]:
-    """True at execute time if this run changed the container runtime and was not forced (001)."""
-    def held() -> bool:
-        changed = any(op.did_change() for op in runtime_ops)
-        return changed and not force
-    return held
+def runtime_pending(runtime_ops: list, force: bool) -> bool:
+    """Will this run change the container runtime? Then stack changes wait for the next run (001).
+
+    Read before execution (pyinfra's will_change runs the operations' fact checks): holding back
+    stack files is a decision about this run, made before it starts.
+    """
+    pending = [op for op in runtime_ops if op.will_change]
+    if pending and not force:
+        logger.warning(f"{host.name}: container runtime changes this run; stack changes are held for the next "
+                       "run (or pass --data force_runtime=true)")
+    return bool(pending) and not force

@@ -13,7 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pyinfra.api import State
 from pyinfra.api.inventory import Inventory
+from pyinfra.context import ctx_state
+
+# pyinfra's CLI package gevent-patches the process when imported: at import time, before any
+# thread (paramiko's) exists, never in the middle of a run.
+from pyinfra_cli.inventory import make_inventory
 
 from .errors import InventoryError, Problem, UsageError
 from .model import Cluster
@@ -35,10 +41,6 @@ def load_cluster(
     path = Path(inventory_path)
     if not path.is_file():
         raise UsageError(f"inventory {path} does not exist")
-    from pyinfra.api import State
-    from pyinfra.context import ctx_state
-    from pyinfra_cli.inventory import make_inventory
-
     try:
         # pyinfra executes inventory and group data files inside a State context.
         with ctx_state.use(State()):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.server import LinuxDistribution
-from pyinfra.operations import apt, systemd
+from pyinfra.operations import apt, server
 
 from aistack.model import Host
 
@@ -39,8 +39,10 @@ def engine(node: Host) -> list:
             raise ValueError(f"host {node.name}: no compose v2 package known for {key[0]} {key[1]}; "
                              "set node.docker_source: docker-repo")
         ops = ensure_packages(DISTRO_PACKAGES[key], "Docker engine (distribution)")
-    systemd.service(name="Docker running", service="docker", running=True, enabled=True,
-                    _if=lambda: any(op.did_change() for op in ops))
+    # A shell line, not systemd.service: its facts would be read even when the packages were
+    # already there, and a host without systemd (a container) has none to read.
+    server.shell(name="Docker started after install", commands=["systemctl enable --now docker"],
+                 _if=lambda: any(op.did_change() for op in ops))
     return ops
 
 

@@ -24,14 +24,13 @@ PROJECT_LABEL = "com.docker.compose.project"
 
 
 @deploy("Stacks")
-def converge(plan: HostRollout, held: Callable[[], bool]) -> None:
-    """``held()`` is true at execute time when this run changed the container runtime (001)."""
+def converge(plan: HostRollout) -> None:
     root = f"{plan.host.storage.state}/stacks"
     wanted = {stack.directory for stack in plan.stacks}
     for directory in host.loop(sorted(set(host.get_fact(FindDirectories, path=root, maxdepth=1) or []) - wanted - {root})):
         stack_absent(name="Remove stacks no longer placed here", directory=directory,
                      project=directory.rsplit("/", 1)[1])
-    puts = {stack.service: _put_files(plan, stack, held) for stack in host.loop(plan.stacks)}
+    puts = {stack.service: _put_files(plan, stack) for stack in host.loop(plan.stacks)}
     # One loop per call site: pyinfra orders operations by call site and loop position, and
     # hosts with different stacks must not see two sites in opposite orders.
     for stack in host.loop([s for s in plan.stacks if s.not_started]):
@@ -55,13 +54,11 @@ def _changed(ops: list, or_: bool = False) -> Callable[[], bool]:
     return lambda: or_ or any(op.did_change() for op in ops)
 
 
-def _put_files(plan: HostRollout, stack: Stack, held: Callable[[], bool]) -> list:
-    """The stack's files; held back entirely while the runtime changed in this run."""
-    hold = dict(_if=lambda: not held())
-    ops = [files.directory(name="Stack directory", path=stack.directory, mode="755", **hold)]
+def _put_files(plan: HostRollout, stack: Stack) -> list:
+    ops = [files.directory(name="Stack directory", path=stack.directory, mode="755")]
     for path, rendered in host.loop([(p, f) for p, f in sorted(plan.render.files.items()) if p.startswith(stack.directory + "/")]):
         ops.append(files.put(name="Stack file", src=StringIO(rendered.content),
-                             dest=path, mode=f"{rendered.mode:o}", **hold))
+                             dest=path, mode=f"{rendered.mode:o}"))
     return ops
 
 

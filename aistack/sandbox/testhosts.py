@@ -44,12 +44,13 @@ SUBNET = ipaddress.ip_network(os.environ.get("AISTACK_SANDBOX_SUBNET", "172.29.7
 SSH_PORT_BASE = int(os.environ.get("AISTACK_SANDBOX_SSH_PORT", "2221"))
 # The homelab's node names, in its address order (192.0.2.10-13 there).
 NODES = ("main", "edge", "orin", "nx")
-# Images each sandbox host runs (built here; nothing can be pulled).
+# Images each sandbox host gets (built here; nothing can be pulled). Every host has the CPU
+# llama.cpp image, so a lane can move anywhere by an inventory edit, as on real nodes.
 HOST_IMAGES = {
     "main": ("aistack-llamacpp:latest", "aistack-litellm:latest", "aistack-nginx:latest"),
     "edge": ("aistack-llamacpp:latest",),
     "orin": ("aistack-llamacpp:latest",),
-    "nx": (),
+    "nx": ("aistack-llamacpp:latest",),
 }
 
 

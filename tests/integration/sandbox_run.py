@@ -1,0 +1,84 @@
+"""Driving the sandbox from tests: real pyinfra runs, real SSH to the test hosts."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import paramiko
+
+from aistack.sandbox import testhosts
+
+PROJECT = Path(__file__).resolve().parents[2]
+SANDBOX = PROJECT / "inventory" / "sandbox.py"
+PYINFRA = Path(sys.executable).parent / "pyinfra"
+
+
+@dataclass
+class Run:
+    code: int
+    report: dict
+    log: str
+
+    @property
+    def changed(self) -> int:
+        return self.report.get("results", {}).get("totals", {}).get("success", -1)
+
+    @property
+    def failed_hosts(self) -> list[str]:
+        return self.report.get("results", {}).get("failed_hosts", [])
+
+
+def deploy(*overrides: str, dry: bool = False, data: dict[str, str] | None = None) -> Run:
+    """One real rollout with `--set`-style overrides (passed as pyinfra data)."""
+    # --dry detects changes only without -y (-y skips change detection); it never prompts.
+    args = [str(PYINFRA), "--json", "--dry" if dry else "-y", str(SANDBOX), "deploy.py"]
+    if overrides:
+        args += ["--data", f"aistack_set={json.dumps(list(overrides))}"]
+    for key, value in (data or {}).items():
+        args += ["--data", f"{key}={value}"]
+    proc = subprocess.run(args, cwd=PROJECT, capture_output=True, text=True, timeout=1200, stdin=subprocess.DEVNULL)
+    try:
+        report = json.loads(proc.stdout) if proc.stdout.strip() else {}
+    except json.JSONDecodeError:
+        report = {}
+    return Run(proc.returncode, report, proc.stderr + proc.stdout[-2000:])
+
+
+def ssh(host: str, command: str) -> str:
+    """Run a command on a sandbox host over its real SSH; return stdout (raises on failure)."""
+    entry = dict(testhosts.inventory_hosts())[host]
+    client = paramiko.SSHClient()
+    client.load_host_keys(entry["ssh_known_hosts_file"])
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    client.connect("127.0.0.1", port=entry["ssh_port"], username="root", key_filename=entry["ssh_key"],
+                   timeout=10, allow_agent=False, look_for_keys=False)
+    try:
+        _, stdout, stderr = client.exec_command(command, timeout=120)
+        code = stdout.channel.recv_exit_status()
+        out = stdout.read().decode()
+        if code != 0:
+            raise RuntimeError(f"{host}: {command!r} exited {code}: {stderr.read().decode()[-500:]}")
+        return out
+    finally:
+        client.close()
+
+
+def start_times() -> dict[str, str]:
+    """host/container -> StartedAt, for every running container of the sandbox."""
+    found = {}
+    for host in testhosts.NODES:
+        fmt = shlex.quote("{{.Name}} {{.State.StartedAt}}")
+        out = ssh(host, f"ids=$(docker ps -q); [ -z \"$ids\" ] || docker inspect -f {fmt} $ids")
+        for line in out.splitlines():
+            name, started = line.split()
+            found[f"{host}{name}"] = started
+    return found
+
+
+def running(host: str) -> set[str]:
+    return set(ssh(host, "docker ps --format '{{.Names}}'").split())

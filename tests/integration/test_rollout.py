@@ -1,0 +1,110 @@
+"""converge -> idempotence -> edits, each proven on the four sandbox hosts over real SSH."""
+
+from __future__ import annotations
+
+import hashlib
+
+import httpx
+
+from aistack.sandbox import smoke
+
+from sandbox_run import deploy, running, ssh, start_times
+
+STACKS = "/srv/aistack/stacks"
+
+
+def test_converge_runs_every_started_stack_and_holds_the_rest(converged, sandbox):
+    assert converged.code == 0 and not converged.failed_hosts, converged.log[-3000:]
+    assert {"chat-main-server-1", "gateway-litellm-1", "proxy-nginx-1"} <= running("main")
+    assert "gemma-edge-server-1" in running("edge")
+    assert "gemma-orin-server-1" in running("orin")
+    # Held stacks: files put and validated, nothing running, the reason in the run's output.
+    assert running("nx") == set()
+    assert set(ssh("nx", f"ls {STACKS}").split()) == {"embed", "qdrant", "rerank"}
+    assert "qdrant rendered and validated, not started: no registry" in converged.log
+
+
+def test_a_second_run_changes_nothing(converged):
+    again = deploy()
+    assert again.code == 0, again.log[-3000:]
+    assert again.changed == 0, f"{again.changed} operations changed on a re-apply"
+
+
+def test_secrets_are_generated_on_the_host_0600_and_kept(converged):
+    stat = ssh("main", "stat -c '%a %s' /srv/aistack/secrets/gateway.env").split()
+    assert stat[0] == "600" and int(stat[1]) > 20
+    before = ssh("main", "sha256sum /srv/aistack/secrets/gateway.env")
+    assert deploy().code == 0
+    assert ssh("main", "sha256sum /srv/aistack/secrets/gateway.env") == before
+
+
+def test_a_real_chat_completion_and_a_weighted_vision_split(converged, sandbox):
+    key = smoke.gateway_key(sandbox)
+    response = smoke.chat(sandbox, key)
+    assert response.status_code == 200, response.text
+    split = smoke.burst(sandbox, key, requests=60)
+    assert split.ok == 60
+    # weights 8:1 -> the edge serves ~53 of 60; 40 is far outside chance for a working weight.
+    assert split.served["gemma-edge"] >= 40, split.served
+    assert split.served["gemma-orin"] >= 1, split.served
+
+
+def test_one_llamacpp_setting_restarts_only_its_own_stack(converged, sandbox, baseline):
+    before = start_times()
+    run = deploy("services.gemma-edge.ctx=1024")
+    assert run.code == 0, run.log[-3000:]
+    after = start_times()
+    restarted = {name for name in before if after.get(name) != before[name]}
+    assert restarted == {"edge/gemma-edge-server-1"}, restarted
+    address, port = sandbox.endpoint("gemma-edge")
+    props = httpx.get(f"http://{address}:{port}/props", timeout=10).json()
+    assert props["default_generation_settings"]["n_ctx"] == 1024 // 4  # 4 slots, split KV
+
+
+def test_dry_run_shows_the_change_and_changes_nothing(converged):
+    path = f"{STACKS}/gemma-orin/compose.yaml"
+    before = ssh("orin", f"sha256sum {path}")
+    run = deploy("services.gemma-orin.parallel=4", dry=True)
+    assert run.code == 0, run.log[-3000:]
+    changing = {h for op in run.report["plan"] for h in op.get("hosts_with_change", [])}
+    assert changing == {"orin"}, changing
+    assert ssh("orin", f"sha256sum {path}") == before
+
+
+def test_moving_retrieval_and_the_vision_lane_between_nx_and_orin(converged, sandbox, baseline):
+    swap = ["services.gemma-orin.host=nx", "services.qdrant.host=orin", "services.embed.host=orin",
+            "services.rerank.host=orin"]
+    run = deploy(*swap)
+    assert run.code == 0, run.log[-3000:]
+    assert "gemma-orin-server-1" not in running("orin")
+    assert "gemma-orin-server-1" in running("nx")
+    assert set(ssh("orin", f"ls {STACKS}").split()) == {"embed", "nanoowl", "qdrant", "rerank"}
+    assert set(ssh("nx", f"ls {STACKS}").split()) == {"gemma-orin"}
+    nx = sandbox.hosts["nx"].address
+    assert f"http://{nx}:8080/v1" in ssh("main", f"cat {STACKS}/gateway/config.yaml")
+    response = smoke.chat(sandbox, smoke.gateway_key(sandbox), alias="vision", max_tokens=2)
+    assert response.status_code == 200, response.text
+
+
+def test_a_model_that_does_not_match_its_lock_is_refused_and_the_good_one_kept(converged, sandbox, tmp_path):
+    from aistack.models_lock import LockedFile, ModelLock, sha256_of, write_model_lock
+    from aistack.sandbox.tiny_gguf import generate
+
+    update = generate(tmp_path / "tiny.gguf", seed=1, quiet=True)  # the "new revision"
+    locked = LockedFile(repo="tiny-llama", file="tiny.gguf", size=update.stat().st_size, sha256=sha256_of(update),
+                        path=str(update))
+    data = bytearray(update.read_bytes())
+    data[-1000:] = bytes(1000)  # what arrives is damaged: same size, other bytes
+    update.write_bytes(bytes(data))
+    lock = tmp_path / "models.yaml"
+    write_model_lock(ModelLock(files={locked.key: locked}), lock)
+    good = ssh("main", "sha256sum /srv/models/tiny-llama/tiny.gguf").split()[0]
+    before = start_times()
+
+    run = deploy(data={"aistack_model_lock": str(lock)})
+    assert run.code != 0
+    assert set(run.failed_hosts) == {"main", "edge", "orin"}, run.failed_hosts
+    assert f"refused: sha256 {hashlib.sha256(bytes(data)).hexdigest()}" in run.log
+    assert ssh("main", "sha256sum /srv/models/tiny-llama/tiny.gguf").split()[0] == good
+    assert start_times() == before
+    assert smoke.chat(sandbox, smoke.gateway_key(sandbox)).status_code == 200
