@@ -40,6 +40,10 @@ demo: deps host-tools
 rollout: deps
 	$(VENV)/bin/pyinfra -y inventory/homelab.py deploy.py
 
+# Rollout figures (min/median over runs); recreates the sandbox hosts. Not part of `make test`.
+bench: deps host-tools
+	$(PY) -m aistack.sandbox.bench
+
 sandbox-down: deps
 	$(AISTACK) sandbox down
 

@@ -41,13 +41,17 @@ def load_cluster(
     path = Path(inventory_path)
     if not path.is_file():
         raise UsageError(f"inventory {path} does not exist")
+    return cluster_from_inventory(read_inventory(path, project_dir), overrides, name=path.stem)
+
+
+def read_inventory(path: Path, project_dir: Path = PROJECT_DIR) -> Inventory:
+    """The pyinfra inventory with its group data, exactly as `pyinfra PATH deploy.py` reads it."""
     try:
         # pyinfra executes inventory and group data files inside a State context.
         with ctx_state.use(State()):
-            inventory = make_inventory(str(path), cwd=str(project_dir))
+            return make_inventory(str(path), cwd=str(project_dir))
     except Exception as exc:  # a Python error inside the inventory or group data
         raise InventoryError([Problem(None, str(path), f"cannot load: {exc}")]) from exc
-    return cluster_from_inventory(inventory, overrides, name=path.stem)
 
 
 def cluster_from_inventory(inventory: Inventory, overrides: list[str] = (), name: str = "homelab") -> Cluster:

@@ -33,11 +33,11 @@ def converge(plan: HostRollout) -> None:
     puts = {stack.service: _put_files(plan, stack) for stack in host.loop(plan.stacks)}
     # One loop per call site: pyinfra orders operations by call site and loop position, and
     # hosts with different stacks must not see two sites in opposite orders.
-    for stack in host.loop([s for s in plan.stacks if s.not_started]):
-        server.shell(name="Held stacks: compose config valid, not started",
-                     commands=[f"{_compose(stack)} config -q", f"{_compose(stack)} down --remove-orphans"],
-                     _if=_changed(puts[stack.service]))
     running = _running_projects()
+    for stack in host.loop([s for s in plan.stacks if s.not_started]):
+        server.shell(name="Held stacks: compose config valid, not running",
+                     commands=[f"{_compose(stack)} config -q", f"{_compose(stack)} down --remove-orphans"],
+                     _if=_changed(puts[stack.service], or_=stack.project in running))
     for stack in host.loop([s for s in plan.stacks if not s.not_started]):
         stopped = bool({c.name for c in stack.containers} - running.get(stack.project, set()))
         server.shell(name="Started stacks: up and healthy (when changed or stopped)",

@@ -37,6 +37,8 @@ from pathlib import Path
 import docker
 from docker.errors import BuildError, ImageNotFound
 
+from ..models_lock import sha256_of
+
 log = logging.getLogger(__name__)
 
 BASE_IMAGE = "aistack-base:trixie"
@@ -68,14 +70,6 @@ def _pip(*args: str) -> None:
         raise RuntimeError(f"pip failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-3000:]}")
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def fetch_llama_cpp_source(ctx: Path) -> None:
     """Stage the llama-cpp-python sdist (llama.cpp source inside) into the build context."""
     name = f"llama_cpp_python-{LLAMA_CPP_PYTHON_VERSION}.tar.gz"
@@ -83,7 +77,7 @@ def fetch_llama_cpp_source(ctx: Path) -> None:
     if not cached.exists():
         _pip("download", "--no-deps", "--no-binary", ":all:",
              f"llama-cpp-python=={LLAMA_CPP_PYTHON_VERSION}", "-d", str(cached.parent))
-    digest = _sha256(cached)
+    digest = sha256_of(cached)
     if digest != LLAMA_CPP_PYTHON_SHA256:
         raise RuntimeError(f"{cached}: sha256 {digest} != pinned {LLAMA_CPP_PYTHON_SHA256}")
     shutil.copy2(cached, ctx / name)

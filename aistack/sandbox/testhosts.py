@@ -145,6 +145,8 @@ def _start_host(client: docker.DockerClient, host: TestHost, public_key: str):
     if existing is not None:
         if existing.status != "running":
             existing.start()
+        # The key pair may be new (another checkout, a deleted .sandbox/): authorise this one.
+        existing.exec_run(["sh", "-c", 'printf "%s\\n" "$0" > /root/.ssh/authorized_keys', public_key])
         return existing
     api = client.api
     host_config = api.create_host_config(

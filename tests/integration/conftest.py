@@ -7,7 +7,7 @@ over SSH, and leaves the cluster converged on the baseline inventory for the nex
 from __future__ import annotations
 
 import pytest
-from sandbox_run import SANDBOX, deploy
+from tests.integration.sandbox_run import SANDBOX, deploy
 
 from aistack.inventory import load_cluster
 from aistack.sandbox import testhosts

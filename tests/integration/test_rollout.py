@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import time
 
 import httpx
 
-from aistack.sandbox import smoke
+from aistack.sandbox import smoke, testhosts
 
-from sandbox_run import deploy, running, ssh, start_times
+from tests.conftest import aistack
+from tests.integration.sandbox_run import SANDBOX, deploy, running, ssh, start_times
 
 STACKS = "/srv/aistack/stacks"
 
@@ -108,3 +110,59 @@ def test_a_model_that_does_not_match_its_lock_is_refused_and_the_good_one_kept(c
     assert ssh("main", "sha256sum /srv/models/tiny-llama/tiny.gguf").split()[0] == good
     assert start_times() == before
     assert smoke.chat(sandbox, smoke.gateway_key(sandbox)).status_code == 200
+
+
+def test_a_slot_too_small_blocks_and_forced_through_the_engine_refuses(converged, sandbox, baseline):
+    """The per-slot check guards a real failure: llama-server's exceeds-context error (000)."""
+    tight = "services.gemma-edge.ctx=256"  # 4 slots x 64 tokens < 160 a request needs
+    plan = aistack("plan", "--inventory", str(SANDBOX), "--set", tight)
+    assert plan.code == 20 and "slot-context" in plan.stdout
+    before = start_times()
+    refused = deploy(tight)
+    assert refused.code != 0 and "slot-context" in refused.log
+    assert start_times() == before  # nothing was touched
+    forced = deploy(tight, 'force_checks=["slot-context"]')
+    assert forced.code == 0, forced.log[-3000:]
+    address, port = sandbox.endpoint("gemma-edge")
+    response = httpx.post(f"http://{address}:{port}/v1/chat/completions", timeout=60,
+                          json={"messages": [{"role": "user", "content": "word " * 100}], "max_tokens": 60})
+    assert response.status_code == 400
+    assert "exceeds the available context size" in response.text
+
+
+def test_an_unreachable_host_fails_alone_and_a_rerun_converges(converged, sandbox, baseline):
+    testhosts.stop("orin")
+    try:
+        run = deploy("services.gemma-edge.parallel=2")
+        assert run.code != 0
+        assert "orin" in run.failed_hosts or "[orin]" in run.log
+        address, port = sandbox.endpoint("gemma-edge")
+        assert httpx.get(f"http://{address}:{port}/props", timeout=10).json()["total_slots"] == 2
+    finally:
+        testhosts.up(["orin"])
+    rerun = deploy("services.gemma-edge.parallel=2")
+    assert rerun.code == 0 and not rerun.failed_hosts, rerun.log[-3000:]
+    assert "gemma-orin-server-1" in running("orin")
+
+
+def test_a_slow_answer_passes_a_scaled_timeout_chain_and_a_broken_chain_blocks(converged, sandbox, baseline):
+    """The chain scaled 300 s -> 6 s: nginx's stock 60 s becomes 1.2 s, which this answer outlasts."""
+    chain = [f"timeouts.{layer}=6" for layer in ("nginx_s", "webui_client_s", "gateway_s", "backend_s")]
+    broken = aistack("plan", "--inventory", str(SANDBOX), *(a for s in chain for a in ("--set", s)),
+                     "--set", "timeouts.nginx_s=5")
+    assert broken.code == 20 and "timeout-chain" in broken.stdout
+    # One slot with the whole context, so one answer can run for thousands of tokens.
+    run = deploy(*chain, "services.chat-main.parallel=1", "services.chat-main.ctx=4096")
+    assert run.code == 0, run.log[-3000:]
+    assert "proxy_read_timeout 6s;" in ssh("main", f"cat {STACKS}/proxy/nginx.conf")
+    key = smoke.gateway_key(sandbox)
+    started = time.perf_counter()
+    response = httpx.post(f"{smoke.front_url(sandbox)}/v1/chat/completions", timeout=30,
+                          headers={"Authorization": f"Bearer {key}"},
+                          json={"model": "chat", "messages": [{"role": "user", "content": "hi"}],
+                                "max_tokens": 3900, "ignore_eos": True})
+    elapsed = time.perf_counter() - started
+    assert response.status_code == 200, response.text[:500]
+    assert response.json()["usage"]["completion_tokens"] == 3900
+    stock_equivalent = 60 * 6 / 300
+    assert elapsed > stock_equivalent, f"{elapsed:.2f}s: too fast to prove anything on this machine"

@@ -1,0 +1,67 @@
+"""`make bench`: rollout figures on the sandbox, printed with min and median over several runs.
+
+- full rollout from fresh hosts (hosts recreated before each run; their creation is not timed);
+- no-op re-apply of the four hosts;
+- `aistack plan` on the homelab inventory (a fresh process each time, as a user runs it).
+
+A benchmark, not a test: it prints figures and asserts only that each run succeeded.
+
+    python -m aistack.sandbox.bench [--fresh N] [--noop N] [--plan N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ..model.locks import PROJECT_DIR
+from . import testhosts
+
+BIN = Path(sys.executable).parent
+SANDBOX = PROJECT_DIR / "inventory" / "sandbox.py"
+
+
+def timed(cmd: list[str], ok: tuple[int, ...] = (0,)) -> float:
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=PROJECT_DIR, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    elapsed = time.perf_counter() - started
+    if proc.returncode not in ok:
+        raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stderr[-2000:]}")
+    return elapsed
+
+
+def rollout() -> list[str]:
+    return [str(BIN / "pyinfra"), "-y", str(SANDBOX), "deploy.py"]
+
+
+def report(name: str, runs: list[float]) -> None:
+    print(f"{name:42} n={len(runs):2}  min {min(runs):7.2f} s  median {statistics.median(runs):7.2f} s")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--fresh", type=int, default=2, help="full rollouts from fresh hosts")
+    ap.add_argument("--noop", type=int, default=5, help="no-op re-applies")
+    ap.add_argument("--plan", type=int, default=10, help="`aistack plan` runs")
+    args = ap.parse_args(argv)
+    fresh = []
+    for _ in range(args.fresh):
+        testhosts.down()
+        testhosts.up()
+        fresh.append(timed(rollout()))
+    if fresh:
+        report("full rollout, fresh hosts (4)", fresh)
+    else:
+        testhosts.up()
+        timed(rollout())
+    report("no-op re-apply (4 hosts)", [timed(rollout()) for _ in range(args.noop)])
+    plan = [str(BIN / "aistack"), "plan", "--inventory", str(PROJECT_DIR / "inventory" / "homelab.py")]
+    report("aistack plan (homelab)", [timed(plan, ok=(0, 10)) for _ in range(args.plan)])
+
+
+if __name__ == "__main__":
+    main()
