@@ -41,7 +41,8 @@ def engine(node: Host) -> list:
         ops = ensure_packages(DISTRO_PACKAGES[key], "Docker engine (distribution)")
     # A shell line, not systemd.service: its facts would be read even when the packages were
     # already there, and a host without systemd (a container) has none to read.
-    server.shell(name="Docker started after install", commands=["systemctl enable --now docker"],
+    server.shell(name="Docker started after install",
+                 commands=["docker info >/dev/null 2>&1 || systemctl enable --now docker"],
                  _if=lambda: any(op.did_change() for op in ops))
     return ops
 

@@ -166,3 +166,20 @@ def test_a_slow_answer_passes_a_scaled_timeout_chain_and_a_broken_chain_blocks(c
     assert response.json()["usage"]["completion_tokens"] == 3900
     stock_equivalent = 60 * 6 / 300
     assert elapsed > stock_equivalent, f"{elapsed:.2f}s: too fast to prove anything on this machine"
+
+
+def test_a_runtime_change_holds_stack_changes_until_the_next_run(converged, sandbox, baseline):
+    """Seed 001's maintenance trap: runtime and model-runtime changes never share a run."""
+    ssh("edge", "dpkg -r docker-compose >/dev/null")  # compose v2 gone: the runtime role reinstalls it
+    compose_file = f"{STACKS}/gemma-edge/compose.yaml"
+    file_before, before = ssh("edge", f"sha256sum {compose_file}"), start_times()
+    held = deploy("services.gemma-edge.parallel=2")
+    assert held.code == 0, held.log[-3000:]
+    assert "edge: container runtime changes this run; stack changes are held" in held.log
+    assert ssh("edge", "docker compose version --short").startswith("2.")
+    assert ssh("edge", f"sha256sum {compose_file}") == file_before
+    assert start_times() == before
+    applied = deploy("services.gemma-edge.parallel=2")
+    assert applied.code == 0, applied.log[-3000:]
+    address, port = sandbox.endpoint("gemma-edge")
+    assert httpx.get(f"http://{address}:{port}/props", timeout=10).json()["total_slots"] == 2
