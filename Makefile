@@ -7,7 +7,7 @@ AISTACK := $(VENV)/bin/aistack
 SANDBOX := inventory/sandbox.py
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps host-tools test unit demo rollout plan bench clean sandbox-down
+.PHONY: deps host-tools test unit demo rollout verify plan bench clean sandbox-down
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -29,16 +29,20 @@ unit: deps
 plan: deps
 	$(AISTACK) plan --inventory inventory/homelab.py
 
-# The sandbox rollout: test hosts up, the plan, the real rollout, then real requests.
+# The sandbox rollout: test hosts up, the plan, the real rollout, real requests, live checks.
 demo: deps host-tools
 	$(AISTACK) sandbox up
 	$(AISTACK) plan --inventory $(SANDBOX) || [ $$? -eq 10 ]
 	$(VENV)/bin/pyinfra -y $(SANDBOX) deploy.py
 	$(AISTACK) sandbox smoke
+	$(AISTACK) verify --inventory $(SANDBOX)
 
 # The same rollout against real hosts: edit inventory/homelab.py and group_data/ first.
 rollout: deps
 	$(VENV)/bin/pyinfra -y inventory/homelab.py deploy.py
+
+verify: deps
+	$(AISTACK) verify --inventory inventory/homelab.py
 
 # Rollout figures (min/median over runs); recreates the sandbox hosts. Not part of `make test`.
 bench: deps host-tools

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .errors import InventoryError, UsageError
@@ -73,6 +75,40 @@ def render(
     written = write_tree(render_cluster(cluster), out_dir)
     hosts = sorted({p.relative_to(out_dir).parts[0] for p in written})
     out.print(f"wrote {len(written)} files for {len(hosts)} hosts ({', '.join(hosts)}) under {out_dir}")
+
+
+RESULT_STYLE = {"PASS": "green", "FAIL": "bold red", "ERROR": "bold red", "SKIP": "yellow"}
+
+
+@app.command()
+def verify(
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    host: Annotated[list[str] | None, typer.Option("--host", help="only this host (repeatable)")] = None,
+    set_: SetOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable rows")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="pytest's own output too")] = False,
+) -> None:
+    """Check the running hosts against the model (tests/live over the inventory's SSH): exit 0 or 1."""
+    import pytest
+
+    from .verify import report
+
+    load(inventory, set_)  # a bad inventory is named here, as in `plan`
+    code, rows = report.run(inventory, host or [], set_ or [], verbose=verbose)
+    if code == pytest.ExitCode.USAGE_ERROR:
+        raise typer.Exit(EXIT_USAGE)
+    passed = code == 0 and bool(rows)
+    if as_json:
+        sys.stdout.write(json.dumps({"passed": passed, "rows": [asdict(row) for row in rows]}, indent=2) + "\n")
+        raise typer.Exit(0 if passed else 1)
+    table = Table("host", "check", "expected", "found", "result", title=f"aistack verify: {inventory.name}")
+    for row in rows:
+        table.add_row(*map(escape, (row.host, row.check, row.expected, row.found)),
+                      f"[{RESULT_STYLE[row.result]}]{row.result}[/]")
+    out.print(table)
+    counts = {r: sum(row.result == r for row in rows) for r in RESULT_STYLE}
+    out.print(", ".join(f"{n} {r.lower()}" for r, n in counts.items() if n) or "nothing checked")
+    raise typer.Exit(0 if passed else 1)
 
 
 images_app = typer.Typer(no_args_is_help=True, help="The image lock (locks/images.yaml).")

@@ -77,9 +77,10 @@ import tempfile
 import time
 import urllib.request
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Literal
+from typing import Literal
 
 from .render.engine_args import FA_TAKES_VALUE_SINCE
 
@@ -228,7 +229,7 @@ def source_dir(engine: Engine, version: str, cache_dir: Path | None = None) -> P
     return _ensure_source(engine, version, root)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _flag_specs_cached(engine: str, version: str, root: str) -> tuple[FlagSpec, ...]:
     src = _ensure_source(engine, version, Path(root))
     if engine == "sglang":
@@ -674,7 +675,7 @@ class _VllmIndex:
                 elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None \
                         and "TypeAlias" in ast.unparse(node.annotation):
                     self.aliases.setdefault(node.target.id, node.value)
-                elif hasattr(ast, "TypeAlias") and isinstance(node, getattr(ast, "TypeAlias")):
+                elif hasattr(ast, "TypeAlias") and isinstance(node, ast.TypeAlias):
                     self.aliases.setdefault(node.name.id, node.value)
 
     def is_dataclass(self, name: str) -> bool:
@@ -1170,7 +1171,18 @@ def source_info(engine: Engine, version: str, cache_dir: Path | None = None) -> 
 
 
 __all__ = [
-    "PINNED", "LLAMACPP_SOURCES", "FlagSpec", "EngineSourceUnavailable", "accepted_flags", "accepts",
-    "flag_specs", "flash_attn_takes_value", "source_dir", "source_info", "parse_sglang", "parse_vllm",
-    "parse_llamacpp", "default_cache_dir",
+    "LLAMACPP_SOURCES",
+    "PINNED",
+    "EngineSourceUnavailable",
+    "FlagSpec",
+    "accepted_flags",
+    "accepts",
+    "default_cache_dir",
+    "flag_specs",
+    "flash_attn_takes_value",
+    "parse_llamacpp",
+    "parse_sglang",
+    "parse_vllm",
+    "source_dir",
+    "source_info",
 ]

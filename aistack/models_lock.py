@@ -16,10 +16,10 @@ import yaml
 from pydantic import Field
 
 from .model import Cluster
-from .model.services import LanePlacement
 from .model.base import StrictModel
 from .model.catalogue import ModelFile
 from .model.locks import PROJECT_DIR
+from .model.services import LanePlacement
 
 MODEL_LOCK = PROJECT_DIR / "locks" / "models.yaml"
 HF_URL = "https://huggingface.co/{repo}/resolve/{revision}/{file}"

@@ -42,7 +42,7 @@ def _budgets(result: Preflight) -> Table:
     return table
 
 
-def _num(value: int | float | None) -> str:
+def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f}"
 
 

@@ -1,7 +1,8 @@
 """Compose stacks: prune what moved away, put files, and start a stack only when its files changed.
 
 GPU engines take minutes to load a model: a stack whose files are unchanged and whose
-containers run is never touched.
+containers are up and healthy is never touched. One that is still starting (a host that just
+rebooted) or stopped gets `up --wait`, so a run ends only when what it reports is serving.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from pyinfra.facts.files import FindDirectories
 from pyinfra.operations import files, server
 
 from aistack.operations import stack_absent
-from aistack.rollout import HostRollout
 from aistack.render.stacks import Stack
+from aistack.rollout import HostRollout
 
 PROJECT_LABEL = "com.docker.compose.project"
 
@@ -33,16 +34,16 @@ def converge(plan: HostRollout) -> None:
     puts = {stack.service: _put_files(plan, stack) for stack in host.loop(plan.stacks)}
     # One loop per call site: pyinfra orders operations by call site and loop position, and
     # hosts with different stacks must not see two sites in opposite orders.
-    running = _running_projects()
+    running, healthy = _project_services()
     for stack in host.loop([s for s in plan.stacks if s.not_started]):
         server.shell(name="Held stacks: compose config valid, not running",
                      commands=[f"{_compose(stack)} config -q", f"{_compose(stack)} down --remove-orphans"],
                      _if=_changed(puts[stack.service], or_=stack.project in running))
     for stack in host.loop([s for s in plan.stacks if not s.not_started]):
-        stopped = bool({c.name for c in stack.containers} - running.get(stack.project, set()))
-        server.shell(name="Started stacks: up and healthy (when changed or stopped)",
+        not_serving = bool({c.name for c in stack.containers} - healthy.get(stack.project, set()))
+        server.shell(name="Started stacks: up and healthy (when changed, stopped or not yet healthy)",
                      commands=[f"{_compose(stack)} up -d --remove-orphans --wait --wait-timeout {stack.wait_s}"],
-                     _if=_changed(puts[stack.service], or_=stopped))
+                     _if=_changed(puts[stack.service], or_=not_serving))
 
 
 def _compose(stack: Stack) -> str:
@@ -62,11 +63,17 @@ def _put_files(plan: HostRollout, stack: Stack) -> list:
     return ops
 
 
-def _running_projects() -> dict[str, set[str]]:
-    """Compose project -> its running service names, from the engine."""
+def _project_services() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """Compose project -> its running services, and -> those also healthy (or without a healthcheck)."""
     running: dict[str, set[str]] = {}
+    healthy: dict[str, set[str]] = {}
     for container in host.get_fact(DockerContainers) or []:
         labels = container.get("Config", {}).get("Labels") or {}
-        if PROJECT_LABEL in labels and container.get("State", {}).get("Running"):
-            running.setdefault(labels[PROJECT_LABEL], set()).add(labels.get("com.docker.compose.service", ""))
-    return running
+        state = container.get("State", {})
+        if PROJECT_LABEL not in labels or not state.get("Running"):
+            continue
+        project, service = labels[PROJECT_LABEL], labels.get("com.docker.compose.service", "")
+        running.setdefault(project, set()).add(service)
+        if (state.get("Health") or {}).get("Status", "healthy") == "healthy":
+            healthy.setdefault(project, set()).add(service)
+    return running, healthy

@@ -14,6 +14,13 @@ from aistack.inventory import load_cluster
 
 PROJECT = Path(__file__).resolve().parent.parent
 HOMELAB = PROJECT / "inventory" / "homelab.py"
+# Every image and model of the homelab allowed unlocked: its rollout without the hub or a registry.
+HOMELAB_ALLOW_ALL = [
+    'allow_unpinned=["sglang","llamacpp-cuda","llamacpp-jetson-r36","llamacpp-jetson-r35","speaches-cuda",'
+    '"kokoro-gpu","nanoowl-r36","qdrant","litellm","nginx","openwebui","postgres","redis"]',
+    'allow_unverified_models=["gpt-oss-20b","gemma-4-e2b-it","faster-whisper-base","kokoro-82m",'
+    '"owlvit-base-patch32","bge-base-en-v1.5","bge-reranker-v2-m3"]',
+]
 
 
 @dataclass
@@ -37,3 +44,17 @@ def aistack(*args: str) -> Run:
 @pytest.fixture
 def homelab():
     return load_cluster(HOMELAB)
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("aistack verify", "the live suite (tests/live) against a running cluster")
+    group.addoption("--inventory", help="check this inventory's hosts (tests/live is skipped without it)")
+    group.addoption("--verify-host", action="append", default=[], help="only this host (repeatable)")
+    group.addoption("--verify-set", action="append", default=[], help="dotted.path=value, as `aistack plan --set`")
+
+
+def pytest_ignore_collect(collection_path, config):
+    """tests/live needs a running cluster: it is collected only when --inventory names one."""
+    if collection_path == PROJECT / "tests" / "live" and not config.getoption("inventory"):
+        return True
+    return None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -244,7 +244,7 @@ class WebUI(ServiceBase):
 
 
 Service = Annotated[
-    Union[SGLang, VLLM, LlamaCpp, Asr, Tts, Detector, Qdrant, Gateway, Nginx, WebUI],
+    SGLang | VLLM | LlamaCpp | Asr | Tts | Detector | Qdrant | Gateway | Nginx | WebUI,
     Field(discriminator="kind"),
 ]
 LLM_LANES = (SGLang, VLLM, LlamaCpp)

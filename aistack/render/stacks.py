@@ -94,10 +94,10 @@ def secret_file(host: Host, service: str) -> str:
 
 
 def http_probe(address: str, port: int, path: str) -> list[str]:
-    return ["CMD-SHELL", f"curl -fsS http://{_url_host(address)}:{port}{path} >/dev/null || exit 1"]
+    return ["CMD-SHELL", f"curl -fsS http://{url_host(address)}:{port}{path} >/dev/null || exit 1"]
 
 
-def _url_host(address: str) -> str:
+def url_host(address: str) -> str:
     # Probing 0.0.0.0 means probing loopback.
     return "127.0.0.1" if address == "0.0.0.0" else address
 
@@ -308,7 +308,7 @@ class StackBuilder:
                 env_files=[secrets],  # QDRANT__SERVICE__API_KEY
                 volumes=[f"{host.storage.vectors}/qdrant:/qdrant/storage"],
                 # The image has no curl: probe with bash's /dev/tcp.
-                healthcheck=["CMD-SHELL", f"bash -c 'exec 3<>/dev/tcp/{_url_host(bind)}/{q.port}' || exit 1"],
+                healthcheck=["CMD-SHELL", f"bash -c 'exec 3<>/dev/tcp/{url_host(bind)}/{q.port}' || exit 1"],
             )
         )
 

@@ -10,27 +10,20 @@ from __future__ import annotations
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
-import paramiko
 
 from ..model import Cluster, Gateway, Nginx
 from ..preflight import route_weight
 from ..render.stacks import secret_file
+from ..ssh_client import connect
 
-PREDICTED = re.compile(r"^llamacpp:tokens_predicted_total (\d+(?:\.\d+)?)$", re.M)
+PREDICTED = re.compile(r"^llamacpp:tokens_predicted_total (\d+(?:\.\d+)?)$", re.MULTILINE)
 
 
 def read_remote(cluster: Cluster, host: str, path: str) -> str:
     """A file from a host over the inventory's own SSH settings."""
-    ssh = cluster.hosts[host].ssh
-    client = paramiko.SSHClient()
-    if ssh.known_hosts_file:
-        client.load_host_keys(str(Path(ssh.known_hosts_file).expanduser()))
-    client.set_missing_host_key_policy(paramiko.RejectPolicy())
-    client.connect(ssh.hostname, port=ssh.port, username=ssh.user, key_filename=ssh.key, timeout=10,
-                   allow_agent=False, look_for_keys=ssh.key is None)
+    client = connect(cluster.hosts[host].ssh)
     try:
         with client.open_sftp() as sftp, sftp.open(path) as f:
             return f.read().decode()

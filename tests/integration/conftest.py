@@ -7,10 +7,10 @@ over SSH, and leaves the cluster converged on the baseline inventory for the nex
 from __future__ import annotations
 
 import pytest
-from tests.integration.sandbox_run import SANDBOX, deploy
 
 from aistack.inventory import load_cluster
 from aistack.sandbox import testhosts
+from tests.integration.sandbox_run import SANDBOX, deploy
 
 
 @pytest.fixture(scope="session")

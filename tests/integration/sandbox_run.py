@@ -16,6 +16,7 @@ from aistack.sandbox import testhosts
 PROJECT = Path(__file__).resolve().parents[2]
 SANDBOX = PROJECT / "inventory" / "sandbox.py"
 PYINFRA = Path(sys.executable).parent / "pyinfra"
+AISTACK = Path(sys.executable).parent / "aistack"
 
 
 @dataclass
@@ -41,7 +42,8 @@ def deploy(*overrides: str, dry: bool = False, data: dict[str, str] | None = Non
         args += ["--data", f"aistack_set={json.dumps(list(overrides))}"]
     for key, value in (data or {}).items():
         args += ["--data", f"{key}={value}"]
-    proc = subprocess.run(args, cwd=PROJECT, capture_output=True, text=True, timeout=1200, stdin=subprocess.DEVNULL)
+    proc = subprocess.run(args, cwd=PROJECT, capture_output=True, text=True, timeout=1200, stdin=subprocess.DEVNULL,
+                          check=False)
     try:
         report = json.loads(proc.stdout) if proc.stdout.strip() else {}
     except json.JSONDecodeError:
@@ -82,3 +84,39 @@ def start_times() -> dict[str, str]:
 
 def running(host: str) -> set[str]:
     return set(ssh(host, "docker ps --format '{{.Names}}'").split())
+
+
+def health(host: str) -> dict[str, str]:
+    """container -> its health status (or state, when it has no healthcheck)."""
+    fmt = shlex.quote("{{.Name}} {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}")
+    out = ssh(host, f"ids=$(docker ps -aq); [ -z \"$ids\" ] || docker inspect -f {fmt} $ids")
+    return dict(line.lstrip("/").split() for line in out.splitlines())
+
+
+def logs(host: str, container: str, lines: int = 40) -> str:
+    """The tail of a container's log, for a failing assertion's message."""
+    try:
+        return f"\n--- {host}/{container} log ---\n" + ssh(host, f"docker logs --tail {lines} {container} 2>&1")
+    except RuntimeError as error:
+        return f"\n(no log: {error})"
+
+
+@dataclass
+class Verification:
+    code: int
+    rows: list[dict]
+    stderr: str
+
+    def results(self, result: str) -> dict[tuple[str, str], dict]:
+        """(host, check) -> row, for the rows with this result."""
+        return {(r["host"], r["check"]): r for r in self.rows if r["result"] == result}
+
+
+def verify(*overrides: str, hosts: tuple[str, ...] = ()) -> Verification:
+    """The real `aistack verify --json` against the sandbox, in its own process."""
+    args = [str(AISTACK), "verify", "--inventory", str(SANDBOX), "--json"]
+    args += [a for s in overrides for a in ("--set", s)] + [a for h in hosts for a in ("--host", h)]
+    proc = subprocess.run(args, cwd=PROJECT, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL,
+                          check=False)
+    rows = json.loads(proc.stdout)["rows"] if proc.stdout.strip().startswith("{") else []
+    return Verification(proc.returncode, rows, proc.stderr + proc.stdout[-2000:])

@@ -8,9 +8,17 @@ import time
 import httpx
 
 from aistack.sandbox import smoke, testhosts
-
 from tests.conftest import aistack
-from tests.integration.sandbox_run import SANDBOX, deploy, running, ssh, start_times
+from tests.integration.sandbox_run import (
+    SANDBOX,
+    deploy,
+    health,
+    logs,
+    running,
+    ssh,
+    start_times,
+    verify,
+)
 
 STACKS = "/srv/aistack/stacks"
 
@@ -43,12 +51,24 @@ def test_secrets_are_generated_on_the_host_0600_and_kept(converged):
 def test_a_real_chat_completion_and_a_weighted_vision_split(converged, sandbox):
     key = smoke.gateway_key(sandbox)
     response = smoke.chat(sandbox, key)
-    assert response.status_code == 200, response.text
+    assert response.status_code == 200, response.text + logs("main", "gateway-litellm-1")
     split = smoke.burst(sandbox, key, requests=60)
     assert split.ok == 60
     # weights 8:1 -> the edge serves ~53 of 60; 40 is far outside chance for a working weight.
     assert split.served["gemma-edge"] >= 40, split.served
     assert split.served["gemma-orin"] >= 1, split.served
+
+
+def test_a_rebooted_host_is_serving_when_the_rerun_returns(converged, sandbox):
+    """After a power cut the engines come back by themselves but slowly: the rerun waits for them."""
+    testhosts.stop("main")
+    testhosts.up(["main"])
+    run = deploy()
+    assert run.code == 0 and not run.failed_hosts, run.log[-3000:]
+    assert health("main") == {"chat-main-server-1": "healthy", "gateway-litellm-1": "healthy",
+                              "proxy-nginx-1": "healthy"}
+    response = smoke.chat(sandbox, smoke.gateway_key(sandbox))
+    assert response.status_code == 200, response.text + logs("main", "gateway-litellm-1")
 
 
 def test_one_llamacpp_setting_restarts_only_its_own_stack(converged, sandbox, baseline):
@@ -86,6 +106,8 @@ def test_moving_retrieval_and_the_vision_lane_between_nx_and_orin(converged, san
     assert f"http://{nx}:8080/v1" in ssh("main", f"cat {STACKS}/gateway/config.yaml")
     response = smoke.chat(sandbox, smoke.gateway_key(sandbox), alias="vision", max_tokens=2)
     assert response.status_code == 200, response.text
+    moved = verify(*swap)  # the live checks follow the same edit: nothing left behind on either side
+    assert moved.code == 0, moved.results("FAIL")
 
 
 def test_a_model_that_does_not_match_its_lock_is_refused_and_the_good_one_kept(converged, sandbox, tmp_path):

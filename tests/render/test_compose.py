@@ -106,7 +106,7 @@ def test_two_whisper_instances_at_int8_float16_on_their_own_ports(rendered):
 
 
 def test_an_image_with_a_locked_digest_is_pulled_by_digest(monkeypatch):
-    import aistack.inventory as inventory
+    from aistack import inventory
     from aistack.model.locks import load_image_lock
 
     digest = "sha256:" + "ab" * 32

@@ -8,7 +8,11 @@ says so and skips: those flags are checked on the hardware by the live suite.
 import pytest
 import yaml
 
-from aistack.engine_flags import EngineSourceUnavailable, accepted_flags, flash_attn_takes_value
+from aistack.engine_flags import (
+    EngineSourceUnavailable,
+    accepted_flags,
+    flash_attn_takes_value,
+)
 from aistack.inventory import load_cluster
 from aistack.model import VLLM, LlamaCpp, SGLang
 from aistack.render import render_cluster

@@ -5,12 +5,10 @@ nginx), on this machine's loopback. A request by alias comes back from the model
 
 import secrets
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 
 from aistack.inventory import load_cluster
 from aistack.render import render_cluster

@@ -9,11 +9,17 @@ import subprocess
 import pytest
 
 from aistack.inventory import read_inventory
-from aistack.models_lock import LockedFile, ModelLock, load_model_lock, lock_local, write_model_lock
+from aistack.models_lock import (
+    LockedFile,
+    ModelLock,
+    load_model_lock,
+    lock_local,
+    write_model_lock,
+)
 from aistack.operations import secret_script
 from aistack.render.stacks import Secret
 from aistack.rollout import RolloutRefused, prepare
-from tests.conftest import HOMELAB, PROJECT, aistack
+from tests.conftest import HOMELAB, HOMELAB_ALLOW_ALL, PROJECT, aistack
 
 SANDBOX = PROJECT / "inventory" / "sandbox.py"
 
@@ -30,12 +36,7 @@ def test_homelab_is_refused_until_its_images_and_models_are_locked():
 
 
 def test_explicit_allowances_let_the_homelab_through():
-    inventory = read_inventory(HOMELAB)
-    allow = ['allow_unpinned=["sglang","llamacpp-cuda","llamacpp-jetson-r36","llamacpp-jetson-r35","speaches-cuda",'
-             '"kokoro-gpu","nanoowl-r36","qdrant","litellm","nginx","openwebui","postgres","redis"]',
-             'allow_unverified_models=["gpt-oss-20b","gemma-4-e2b-it","faster-whisper-base","kokoro-82m",'
-             '"owlvit-base-patch32","bge-base-en-v1.5","bge-reranker-v2-m3"]']
-    rollout = prepare(inventory, allow, model_lock=ModelLock(), local_ids={})
+    rollout = prepare(read_inventory(HOMELAB), HOMELAB_ALLOW_ALL, model_lock=ModelLock(), local_ids={})
     assert [s.service for s in rollout.hosts["main"].stacks] == ["chat-main", "gateway", "webui", "proxy"]
     assert rollout.hosts["main"].images[0].ref == "lmsysorg/sglang:v0.5.19-cu129"
 

@@ -1,0 +1,1 @@
+"""Live verification: the running cluster against the model (expectations -> tests/live -> report)."""
