@@ -5,11 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
-from .capacity import HEADROOM_WARN, Plan, plan
-from .model import VLLM, Cluster, Gateway, LlamaCpp, SGLang, WebUI
+from .capacity import HEADROOM_WARN, MIB, Plan, kv_bytes_per_token, plan, weights_mib
+from .model import VLLM, Cluster, Gateway, LlamaCpp, RayLane, SGLang, WebUI, Workload
 from .model.cluster import SIDECAR_IMAGES
 
 FULL_PRECISION = ("f32", "f16", "bf16")
+# Interconnect between the nodes of a distributed lane (004): tensor parallel across 10 Gbps is
+# worse than one card and 100 Gbps is the minimum credible; 1 Gbps: "don't, just don't".
+TP_ACROSS_NODES_MIN_GBPS = 100
+PP_ACROSS_NODES_WARN_BELOW_GBPS = 100  # 100 Gbps is borderline for PP; below it PP only fits memory
+MULTI_NODE_MIN_GBPS = 1  # at or below: BLOCK
 
 
 class Level(IntEnum):
@@ -50,6 +55,7 @@ def preflight(cluster: Cluster) -> Preflight:
         *gateway_findings(cluster),
         *webui_findings(cluster),
         *image_findings(cluster),
+        *distributed_findings(cluster),
     ]
     return Preflight(p, [_forced(cluster, f) for f in findings])
 
@@ -235,3 +241,82 @@ def image_findings(cluster: Cluster) -> list[Finding]:
     if refused:
         message += f" (deploy refuses {', '.join(refused)} unless listed in allow_unpinned)"
     return [Finding(Level.WARN, "image-pin", None, "images", message)]
+
+
+def distributed_findings(cluster: Cluster) -> list[Finding]:
+    """The optional Ray/vLLM lane: GPUs, interconnect, NIC pinning and fit, before any host is touched (004)."""
+    lane = cluster.distributed
+    if lane is None:
+        return []
+    return [*_ray_gpus(cluster, lane), *_ray_network(lane), *_ray_fit(cluster, lane)]
+
+
+def _ray_gpus(cluster: Cluster, lane: RayLane) -> list[Finding]:
+    found = []
+    given = len(lane.nodes) * lane.gpus_per_node
+    if lane.tp_size * lane.pp_size != given:
+        found.append(Finding(Level.BLOCK, "distributed", lane.head, "distributed",
+                             f"TP {lane.tp_size} x PP {lane.pp_size} = {lane.tp_size * lane.pp_size} GPUs, but "
+                             f"{len(lane.nodes)} node(s) x {lane.gpus_per_node} give {given}"))
+    for node in lane.nodes:
+        have = len(cluster.hosts[node].accelerators)
+        if have < lane.gpus_per_node:
+            found.append(Finding(Level.BLOCK, "distributed", node, "distributed.gpus_per_node",
+                                 f"{node} has {have} GPU(s), the lane asks {lane.gpus_per_node} per node"))
+    return found
+
+
+def _ray_network(lane: RayLane) -> list[Finding]:
+    if len(lane.nodes) < 2:
+        return []
+    link, found = lane.interconnect, []
+    where = f"{link.gbps:g} Gbps {link.kind}"
+    if link.gbps <= MULTI_NODE_MIN_GBPS:
+        found.append(Finding(Level.BLOCK, "distributed", None, "distributed.interconnect",
+                             f"{where}: too slow for any multi-node lane (004)"))
+    elif lane.tp_size > lane.gpus_per_node and link.gbps < TP_ACROSS_NODES_MIN_GBPS:
+        found.append(Finding(Level.BLOCK, "distributed", None, "distributed.tp_size",
+                             f"TP {lane.tp_size} spans nodes of {lane.gpus_per_node} GPU(s) over {where}: under "
+                             f"{TP_ACROSS_NODES_MIN_GBPS} Gbps it is worse than one card (004); keep TP inside a node, PP across"))
+    elif lane.pp_size > 1 and link.gbps < PP_ACROSS_NODES_WARN_BELOW_GBPS:
+        found.append(Finding(Level.WARN, "distributed", None, "distributed.pp_size",
+                             f"PP {lane.pp_size} over {where}: a memory-fitting strategy at low concurrency, not a "
+                             "throughput one (004)"))
+    mtus = {node: link.mtu.get(node) for node in lane.nodes}
+    if len(set(mtus.values())) > 1:
+        shown = ", ".join(f"{n} {m or 'unset'}" for n, m in mtus.items())
+        found.append(Finding(Level.BLOCK, "distributed", None, "distributed.interconnect.mtu",
+                             f"MTU differs between nodes ({shown}): silent drops and regressions (004)"))
+    if lane.nic is None:
+        found.append(Finding(Level.BLOCK, "distributed", None, "distributed.nic",
+                             "NCCL_SOCKET_IFNAME / GLOO_SOCKET_IFNAME unset: inter-node NCCL with non-uniform NIC "
+                             "choice hangs at init (004)"))
+    return found
+
+
+def _ray_fit(cluster: Cluster, lane: RayLane) -> list[Finding]:
+    spec = cluster.models[lane.model]
+    weights = weights_mib(spec, lane.quant)
+    if weights is None or spec.arch is None:
+        return [Finding(Level.WARN, "distributed", lane.head, "distributed.model",
+                        f"{lane.model} {lane.quant}: size or architecture unknown, fit not checked")]
+    cards = [a.memory_mib for n in lane.nodes for a in cluster.hosts[n].accelerators[:lane.gpus_per_node]]
+    if not cards:
+        return []  # no GPUs at all: _ray_gpus has said so
+    shard, smallest = weights / (lane.tp_size * lane.pp_size), min(cards)
+    usable = lane.gpu_memory_utilization * smallest
+    found = []
+    if shard >= usable:
+        found.append(Finding(Level.BLOCK, "distributed", lane.head, "distributed.model",
+                             f"shard {shard:,.0f} MiB of {lane.model} >= {usable:,.0f} MiB usable on the smallest GPU "
+                             f"({lane.gpu_memory_utilization:.0%} of {smallest:,} MiB): no room for KV"))
+    else:
+        found.append(Finding(Level.PASS, "distributed", lane.head, "distributed.model",
+                             f"shard {shard:,.0f} MiB + {usable - shard:,.0f} MiB KV per GPU"))
+    one_request = kv_bytes_per_token(spec.arch) * (Workload().prompt_tokens + Workload().output_tokens) / MIB
+    largest = max((a.memory_mib for h in cluster.hosts.values() for a in h.accelerators), default=0)
+    if weights + one_request < lane.gpu_memory_utilization * largest:
+        found.append(Finding(Level.WARN, "distributed", lane.head, "distributed.model",
+                             f"{lane.model} ({weights:,.0f} MiB) fits one {largest:,} MiB card of this cluster: a single "
+                             "card serves it and the cluster only adds cost (004)"))
+    return found
