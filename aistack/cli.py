@@ -15,6 +15,7 @@ from rich.table import Table
 
 from .errors import InventoryError, UsageError
 from .inventory import DEFAULT_INVENTORY, load_cluster
+from .lanes import lanes_file, read_switched
 from .model import Cluster
 from .plan_view import as_dict, show
 from .preflight import Level, preflight
@@ -61,6 +62,9 @@ def plan(
         sys.stdout.write(json.dumps(as_dict(cluster, result), indent=2) + "\n")
     else:
         show(out, cluster, result)
+        switched = read_switched(lanes_file(cluster.name))
+        if switched:
+            out.print(f"lanes switched since the inventory's flags ({lanes_file(cluster.name).name}): {', '.join(switched)}")
     raise typer.Exit(result.level.value)
 
 
@@ -75,6 +79,47 @@ def render(
     written = write_tree(render_cluster(cluster), out_dir)
     hosts = sorted({p.relative_to(out_dir).parts[0] for p in written})
     out.print(f"wrote {len(written)} files for {len(hosts)} hosts ({', '.join(hosts)}) under {out_dir}")
+
+
+@app.command()
+def switch(
+    lane: Annotated[str, typer.Argument(help="the generation lane to run on its GPU(s)")],
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    set_: SetOpt = None,
+) -> None:
+    """Run LANE instead of the lane on its GPU: preflight (exit 0/10/20 as plan), switch, roll back on failure."""
+    from .switch import plan_switch, run_switch
+
+    load(inventory, set_)  # a bad inventory is named here, as in `plan`
+    try:
+        plan = plan_switch(inventory, lane, set_ or [])
+    except UsageError as exc:
+        err.print(f"usage: {exc}", style="red", markup=False, soft_wrap=True)
+        raise typer.Exit(EXIT_USAGE) from None
+    level = plan.preflight.level
+    for finding in plan.preflight.findings:
+        if finding.level is not Level.PASS:
+            out.print(f"{finding.level.name} {finding.check} {finding.host or '-'}: {finding.subject}: {finding.message}",
+                      markup=False, highlight=False, soft_wrap=True)
+    if level is Level.BLOCK:
+        err.print(f"switch to {lane} refused by the preflight; nothing was touched", style="bold red")
+        raise typer.Exit(level.value)
+    if not plan.needed:
+        out.print(f"{lane} already runs on its GPU(s); nothing to do")
+        raise typer.Exit(level.value)
+    out.print(f"switching {plan.cluster.services[lane].host}: {', '.join(plan.stopping) or '(nothing running)'} -> {lane}"
+              f" (recorded in {plan.record.name})")
+    result = run_switch(plan, inventory, set_ or [])
+    if result.switched:
+        out.print(f"{lane} is running and healthy; the gateway routes to it")
+        raise typer.Exit(level.value)
+    if result.restored:
+        err.print(f"{lane} did not come up healthy: switched back, {', '.join(plan.stopping) or 'the previous state'} "
+                  "restored", style="bold red")
+    else:
+        err.print(f"{lane} did not come up healthy and the rollback failed too: fix the host, then run "
+                  f"`pyinfra -y {inventory} deploy.py`", style="bold red")
+    raise typer.Exit(1)
 
 
 RESULT_STYLE = {"PASS": "green", "FAIL": "bold red", "ERROR": "bold red", "SKIP": "yellow"}

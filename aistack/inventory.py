@@ -22,6 +22,7 @@ from pyinfra.context import ctx_state
 from pyinfra_cli.inventory import make_inventory
 
 from .errors import InventoryError, Problem, UsageError
+from .lanes import lanes_file, read_switched, switch_overrides
 from .model import Cluster
 from .model.locks import IMAGE_LOCK, PROJECT_DIR, load_image_lock
 
@@ -36,12 +37,13 @@ def load_cluster(
     inventory_path: Path | str = DEFAULT_INVENTORY,
     overrides: list[str] = (),
     project_dir: Path = PROJECT_DIR,
+    switches: bool = True,
 ) -> Cluster:
     """Read an inventory file with pyinfra's own loader, then validate it as a cluster."""
     path = Path(inventory_path)
     if not path.is_file():
         raise UsageError(f"inventory {path} does not exist")
-    return cluster_from_inventory(read_inventory(path, project_dir), overrides, name=path.stem)
+    return cluster_from_inventory(read_inventory(path, project_dir), overrides, name=path.stem, switches=switches)
 
 
 def read_inventory(path: Path, project_dir: Path = PROJECT_DIR) -> Inventory:
@@ -54,14 +56,30 @@ def read_inventory(path: Path, project_dir: Path = PROJECT_DIR) -> Inventory:
         raise InventoryError([Problem(None, str(path), f"cannot load: {exc}")]) from exc
 
 
-def cluster_from_inventory(inventory: Inventory, overrides: list[str] = (), name: str = "homelab") -> Cluster:
+def cluster_from_inventory(inventory: Inventory, overrides: list[str] = (), name: str = "homelab",
+                           switches: bool = True) -> Cluster:
+    """Inventory and group data, then the lane switches recorded for this cluster (unless
+    `switches` is off: the inventory's own flags), then one-off overrides.
+
+    Switches are keyed by `cluster_name` from the group data: pyinfra does not tell deploy.py
+    which file it loaded, so a cluster without that name has no record to read."""
     raw = raw_cluster(inventory, name)
     for path, value in (raw.pop("patch", None) or {}).items():
         apply_override(raw, path, value)
+    lock = load_image_lock(IMAGE_LOCK)
+    state = lanes_file(raw["name"])
+    switched = read_switched(state) if switches and has_cluster_name(inventory) else []
+    if switched:
+        for item in switch_overrides(Cluster.build(copy.deepcopy(raw), lock), switched, str(state)):
+            apply_override(raw, *parse_override(item))
     for item in overrides:
         path, value = parse_override(item)
         apply_override(raw, path, value)
-    return Cluster.build(raw, load_image_lock(IMAGE_LOCK))
+    return Cluster.build(raw, lock)
+
+
+def has_cluster_name(inventory: Inventory) -> bool:
+    return any(host.data.get("cluster_name") for host in inventory)
 
 
 def raw_cluster(inventory: Inventory, name: str) -> dict[str, Any]:

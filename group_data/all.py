@@ -5,6 +5,10 @@ the finding behind each; write a value here only to depart from it. Moving a sta
 host is a change of its `host:` line (the seed moved Gemma NX -> Orin and retrieval Orin -> NX).
 """
 
+# Names this cluster for deploy.py and the CLI alike; `aistack switch` records lane choices in
+# inventory/<cluster_name>.lanes.yaml.
+cluster_name = "homelab"
+
 services = {
     # main: the big lane, the gateway and the front door
     "chat-main": {"kind": "sglang", "host": "main", "model": "gpt-oss-20b", "quant": "mxfp4", "gpus": [0, 1]},

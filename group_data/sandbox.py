@@ -6,6 +6,8 @@ built locally. Everything that needs a GPU, TensorRT or weights that cannot be f
 rendered and validated on its host but not started, with the reason.
 """
 
+cluster_name = "sandbox"
+
 _TINY = {"model": "tiny-llama", "quant": "F16", "cpu_ram_mib": 256}
 # One request of a sandbox lane: prompt and answer small enough for the tiny model's slots.
 _SMALL = {"prompt_tokens": 100, "output_tokens": 60, "images": 0}
@@ -30,8 +32,13 @@ patch = {
                             "workload": _SMALL, **_TINY},
     "services.gemma-orin": {"kind": "llamacpp", "host": "orin", "role": "chat", "port": 8080, "ctx": 4096, "parallel": 8,
                             "workload": _SMALL, **_TINY},
+    # A second lane on edge's GPU, parked: `aistack switch gemma-edge-alt` runs it instead (001).
+    "services.gemma-edge-alt": {"kind": "llamacpp", "host": "edge", "role": "chat", "port": 8081, "ctx": 2048,
+                                "parallel": 2, "workload": _SMALL, "active": False, **_TINY},
     # The homelab's Orin gets weight 1 from its unified memory; the sandbox's CPU hosts have none to read.
-    "services.gateway.aliases.vision.1.weight": 1,
+    # A route to a parked lane is left out of the gateway until that lane runs.
+    "services.gateway.aliases.vision": [{"service": "gemma-edge"}, {"service": "gemma-edge-alt"},
+                                        {"service": "gemma-orin", "weight": 1}],
     "services.gateway.workers": 2,  # two CPU-only test hosts share this machine's cores
     # Held stacks keep the real hosts' images, so their compose files are the ones a GPU host gets.
     "services.whisper.not_started": f"{_NO_GPU}; faster-whisper weights are not fetched here",

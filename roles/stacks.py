@@ -34,11 +34,11 @@ def converge(plan: HostRollout) -> None:
     puts = {stack.service: _put_files(plan, stack) for stack in host.loop(plan.stacks)}
     # One loop per call site: pyinfra orders operations by call site and loop position, and
     # hosts with different stacks must not see two sites in opposite orders.
-    running, healthy = _project_services()
+    present, healthy = _project_services()
     for stack in host.loop([s for s in plan.stacks if s.not_started]):
         server.shell(name="Held stacks: compose config valid, not running",
                      commands=[f"{_compose(stack)} config -q", f"{_compose(stack)} down --remove-orphans"],
-                     _if=_changed(puts[stack.service], or_=stack.project in running))
+                     _if=_changed(puts[stack.service], or_=stack.project in present))
     for stack in host.loop([s for s in plan.stacks if not s.not_started]):
         not_serving = bool({c.name for c in stack.containers} - healthy.get(stack.project, set()))
         server.shell(name="Started stacks: up and healthy (when changed, stopped or not yet healthy)",
@@ -64,16 +64,17 @@ def _put_files(plan: HostRollout, stack: Stack) -> list:
 
 
 def _project_services() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
-    """Compose project -> its running services, and -> those also healthy (or without a healthcheck)."""
-    running: dict[str, set[str]] = {}
+    """Compose project -> its services with a container in any state (a crash-looping one
+    included), and -> those running and healthy (or running without a healthcheck)."""
+    present: dict[str, set[str]] = {}
     healthy: dict[str, set[str]] = {}
     for container in host.get_fact(DockerContainers) or []:
         labels = container.get("Config", {}).get("Labels") or {}
-        state = container.get("State", {})
-        if PROJECT_LABEL not in labels or not state.get("Running"):
+        if PROJECT_LABEL not in labels:
             continue
         project, service = labels[PROJECT_LABEL], labels.get("com.docker.compose.service", "")
-        running.setdefault(project, set()).add(service)
-        if (state.get("Health") or {}).get("Status", "healthy") == "healthy":
+        present.setdefault(project, set()).add(service)
+        state = container.get("State", {})
+        if state.get("Running") and (state.get("Health") or {}).get("Status", "healthy") == "healthy":
             healthy.setdefault(project, set()).add(service)
-    return running, healthy
+    return present, healthy

@@ -68,7 +68,7 @@ class Split:
 def burst(cluster: Cluster, key: str, alias: str = "vision", requests: int = 45, concurrency: int = 6) -> Split:
     """One-token requests on an alias; each lane's tokens_predicted delta counts what it served."""
     _, gateway = cluster.one(Gateway)
-    routes = gateway.aliases[alias]
+    routes = [r for r in gateway.aliases[alias] if cluster.services[r.service].active]  # parked: not routed
     lanes = [r.service for r in routes]
     before = {lane: predicted_tokens(cluster, lane) for lane in lanes}
     with ThreadPoolExecutor(concurrency) as pool:
