@@ -17,6 +17,7 @@ from .errors import InventoryError, UsageError
 from .inventory import DEFAULT_INVENTORY, load_cluster
 from .lanes import lanes_file, read_switched
 from .model import Cluster
+from .models_lock import MODEL_LOCK
 from .plan_view import as_dict, show
 from .preflight import Level, preflight
 from .render import render_cluster, write_tree
@@ -183,13 +184,15 @@ app.add_typer(models_app, name="models")
 def models_lock(
     inventory: InventoryOpt = DEFAULT_INVENTORY,
     local: Annotated[list[str] | None, typer.Option("--file", help="REPO=PATH: lock a local file by its real sha256")] = None,
+    lock_path: Annotated[Path, typer.Option("--lock", help="the model lock to update (deploy: --data aistack_model_lock=PATH)")]
+    = MODEL_LOCK,
 ) -> None:
     """Fill size and sha256 of every model file the inventory uses, from the hub (or local files)."""
     from .models_lock import load_model_lock, lock_files, write_model_lock
 
-    lock = load_model_lock()
+    lock = load_model_lock(lock_path)
     results = lock_files(load(inventory, None), lock, [_repo_file(item) for item in local or []])
-    write_model_lock(lock)
+    write_model_lock(lock, lock_path)
     for key, error in results:
         status = "[green]locked[/]" if error is None else f"[yellow]not locked[/] ({error})"
         out.print(f"{key}  {status}", soft_wrap=True)

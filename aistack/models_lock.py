@@ -121,7 +121,7 @@ def lock_local(repo: str, file: Path, project_dir: Path = PROJECT_DIR) -> Locked
 
 def lock_from_hub(repo: str, file: str, revision: str | None = None) -> LockedFile:
     """Size and sha256 from the hub's file metadata (LFS pointer), at a pinned revision."""
-    from huggingface_hub import HfApi
+    from huggingface_hub import HfApi, hf_hub_url
 
     api = HfApi()
     info = api.model_info(repo, revision=revision)
@@ -129,7 +129,7 @@ def lock_from_hub(repo: str, file: str, revision: str | None = None) -> LockedFi
     if entry.lfs is None:
         raise ValueError(f"{repo}/{file}: not an LFS file, the hub reports no sha256 for it")
     return LockedFile(repo=repo, file=file, revision=info.sha, size=entry.size, sha256=entry.lfs.sha256,
-                      url=HF_URL.format(repo=repo, revision=info.sha, file=file))
+                      url=hf_hub_url(repo, file, revision=info.sha))  # HF_ENDPOINT's host: a site's mirror too
 
 
 def lock_files(cluster: Cluster, lock: ModelLock, local: list[tuple[str, Path]] = ()) -> list[tuple[str, str | None]]:

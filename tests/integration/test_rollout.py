@@ -160,6 +160,12 @@ def test_an_unreachable_host_fails_alone_and_a_rerun_converges(converged, sandbo
         assert "orin" in run.failed_hosts or "[orin]" in run.log
         address, port = sandbox.endpoint("gemma-edge")
         assert httpx.get(f"http://{address}:{port}/props", timeout=10).json()["total_slots"] == 2
+        down = verify(hosts=("orin", "nx"))  # each of orin's rows names the failed connection
+        assert down.code == 1
+        orin = [r for r in down.rows if r["host"] == "orin"]
+        assert {r["result"] for r in orin} == {"FAIL", "SKIP"}  # SKIP: its no-GPU row needs no connection
+        assert all("orin: ssh root@127.0.0.1:" in r["found"] for r in orin if r["result"] == "FAIL")
+        assert {r["result"] for r in down.rows if r["host"] == "nx"} <= {"PASS", "SKIP"}
     finally:
         testhosts.up(["orin"])
     rerun = deploy("services.gemma-edge.parallel=2")
