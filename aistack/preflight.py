@@ -57,7 +57,17 @@ def preflight(cluster: Cluster) -> Preflight:
         *image_findings(cluster),
         *distributed_findings(cluster),
     ]
-    return Preflight(p, [_forced(cluster, f) for f in findings])
+    return Preflight(p, [_forced(cluster, _parked(cluster, f)) for f in findings])
+
+
+def _parked(cluster: Cluster, finding: Finding) -> Finding:
+    """A parked lane does not run, so it cannot fail now: its BLOCK waits for `aistack switch`,
+    which preflights the lane as active before starting it."""
+    service = cluster.services.get(finding.subject)
+    if finding.level is Level.BLOCK and service is not None and not service.active:
+        return Finding(Level.WARN, finding.check, finding.host, finding.subject,
+                       f"{finding.message} (parked: `aistack switch` refuses it until this is fixed)")
+    return finding
 
 
 def _forced(cluster: Cluster, finding: Finding) -> Finding:

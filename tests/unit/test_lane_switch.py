@@ -55,6 +55,14 @@ def test_a_record_naming_no_lane_is_an_inventory_error_naming_the_file(records):
     assert str(record) in str(error.value) and "'gateway' is not a generation lane" in str(error.value)
 
 
+def test_a_parked_lane_that_would_not_fit_warns_and_blocks_only_its_switch(records):
+    tight = "services.gemma-edge-alt.ctx=256"  # 2 slots x 128 tokens < the 160 a request needs
+    plan = aistack("plan", "--inventory", str(SANDBOX), "--set", tight)
+    assert plan.code == 10 and "parked: `aistack switch` refuses it" in plan.stdout
+    switch = aistack("switch", "gemma-edge-alt", "--inventory", str(SANDBOX), "--set", tight)
+    assert switch.code == 20 and "slot-context" in switch.stdout
+
+
 def test_switch_exit_codes_before_anything_is_touched(records):
     unknown = aistack("switch", "nope", "--inventory", str(SANDBOX))
     assert unknown.code == 2 and "'nope' is not a generation lane" in unknown.stderr
