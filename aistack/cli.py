@@ -63,9 +63,10 @@ def plan(
         sys.stdout.write(json.dumps(as_dict(cluster, result), indent=2) + "\n")
     else:
         show(out, cluster, result)
-        switched = read_switched(lanes_file(cluster.name))
+        record = lanes_file(cluster.name)
+        switched = read_switched(record)
         if switched:
-            out.print(f"lanes switched since the inventory's flags ({lanes_file(cluster.name).name}): {', '.join(switched)}")
+            out.print(f"lanes switched since the inventory's flags ({record.name}): {', '.join(switched)}")
     raise typer.Exit(result.level.value)
 
 

@@ -37,13 +37,13 @@ def load_cluster(
     inventory_path: Path | str = DEFAULT_INVENTORY,
     overrides: list[str] = (),
     project_dir: Path = PROJECT_DIR,
-    switches: bool = True,
+    switched: list[str] | None = None,
 ) -> Cluster:
     """Read an inventory file with pyinfra's own loader, then validate it as a cluster."""
     path = Path(inventory_path)
     if not path.is_file():
         raise UsageError(f"inventory {path} does not exist")
-    return cluster_from_inventory(read_inventory(path, project_dir), overrides, name=path.stem, switches=switches)
+    return cluster_from_inventory(read_inventory(path, project_dir), overrides, name=path.stem, switched=switched)
 
 
 def read_inventory(path: Path, project_dir: Path = PROJECT_DIR) -> Inventory:
@@ -57,20 +57,21 @@ def read_inventory(path: Path, project_dir: Path = PROJECT_DIR) -> Inventory:
 
 
 def cluster_from_inventory(inventory: Inventory, overrides: list[str] = (), name: str = "homelab",
-                           switches: bool = True) -> Cluster:
-    """Inventory and group data, then the lane switches recorded for this cluster (unless
-    `switches` is off: the inventory's own flags), then one-off overrides.
+                           switched: list[str] | None = None) -> Cluster:
+    """Inventory and group data, then the lanes switched to (None: those recorded for this
+    cluster; [] the inventory's own flags), then one-off overrides.
 
-    Switches are keyed by `cluster_name` from the group data: pyinfra does not tell deploy.py
+    The record is keyed by `cluster_name` from the group data: pyinfra does not tell deploy.py
     which file it loaded, so a cluster without that name has no record to read."""
     raw = raw_cluster(inventory, name)
     for path, value in (raw.pop("patch", None) or {}).items():
         apply_override(raw, path, value)
     lock = load_image_lock(IMAGE_LOCK)
-    state = lanes_file(raw["name"])
-    switched = read_switched(state) if switches and has_cluster_name(inventory) else []
+    record = lanes_file(raw["name"])
+    if switched is None:
+        switched = read_switched(record) if has_cluster_name(inventory) else []
     if switched:
-        for item in switch_overrides(Cluster.build(copy.deepcopy(raw), lock), switched, str(state)):
+        for item in switch_overrides(Cluster.build(copy.deepcopy(raw), lock), switched, str(record)):
             apply_override(raw, *parse_override(item))
     for item in overrides:
         path, value = parse_override(item)

@@ -106,13 +106,17 @@ def local_image(ref: str, image_id: str):
     yield from ()  # an operation is a generator, even when it only checks
 
 
+def compose(project: str, directory: str) -> str:
+    """`docker compose` on one stack: its project name and the compose file in its directory."""
+    return f"docker compose -p {shlex.quote(project)} -f {shlex.quote(directory + '/compose.yaml')}"
+
+
 @operation()
 def stack_absent(directory: str, project: str):
     """Stop a compose stack that no longer belongs on this host and remove its files."""
     if host.get_fact(Directory, path=directory) is None:
         host.noop(f"{directory} absent")
         return
-    compose = f"{directory}/compose.yaml"
     q = shlex.quote
-    yield f"if [ -f {q(compose)} ]; then docker compose -p {q(project)} -f {q(compose)} down --remove-orphans --timeout 30; fi"
+    yield f"if [ -f {q(directory + '/compose.yaml')} ]; then {compose(project, directory)} down --remove-orphans --timeout 30; fi"
     yield f"rm -rf {q(directory)}"

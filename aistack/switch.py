@@ -16,13 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UsageError
-from .inventory import has_cluster_name, load_cluster, read_inventory
+from .inventory import cluster_from_inventory, has_cluster_name, read_inventory
 from .lanes import (
     after_switch,
     gpu_neighbours,
     lanes_file,
     read_switched,
-    switch_overrides,
     write_switched,
 )
 from .model import Cluster
@@ -49,19 +48,22 @@ class SwitchPlan:
 
 
 def plan_switch(inventory: Path, target: str, overrides: list[str] = ()) -> SwitchPlan:
-    if not has_cluster_name(read_inventory(inventory)):
+    parsed = read_inventory(inventory)  # once: the clusters below differ only in their lanes
+    if not has_cluster_name(parsed):
         raise UsageError(f"{inventory}: set `cluster_name` in its group data, so deploy.py finds the lane record")
-    current = load_cluster(inventory, overrides)
+
+    def cluster(switched: list[str] | None = None) -> Cluster:
+        return cluster_from_inventory(parsed, overrides, name=inventory.stem, switched=switched)
+
+    current = cluster()
     if target not in current.lanes():
         raise UsageError(f"{target!r} is not a generation lane of {inventory} (lanes: {', '.join(sorted(current.lanes()))})")
-    declared = load_cluster(inventory, overrides, switches=False)
     record = lanes_file(current.name)
     before = read_switched(record)
-    after = after_switch(current, declared, before, target)
-    proposed = load_cluster(inventory, [*switch_overrides(declared, after, str(record)), *overrides], switches=False)
-    stopping = [n for n in gpu_neighbours(current, target) if current.services[n].active]
-    if current.services[target].active:
-        stopping = []
+    after = after_switch(current, cluster([]), before, target)
+    proposed = cluster(after)  # exactly what deploy builds once the record says `after`
+    stopping = [] if current.services[target].active else [
+        n for n in gpu_neighbours(current, target) if current.services[n].active]
     return SwitchPlan(target, stopping, record, before, after, proposed, preflight(proposed))
 
 

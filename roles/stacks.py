@@ -7,7 +7,6 @@ rebooted) or stopped gets `up --wait`, so a run ends only when what it reports i
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Callable
 from io import StringIO
 
@@ -17,7 +16,7 @@ from pyinfra.facts.docker import DockerContainers
 from pyinfra.facts.files import FindDirectories
 from pyinfra.operations import files, server
 
-from aistack.operations import stack_absent
+from aistack.operations import compose, stack_absent
 from aistack.render.stacks import Stack
 from aistack.rollout import HostRollout
 
@@ -36,18 +35,16 @@ def converge(plan: HostRollout) -> None:
     # hosts with different stacks must not see two sites in opposite orders.
     present, healthy = _project_services()
     for stack in host.loop([s for s in plan.stacks if s.not_started]):
+        cli = compose(stack.project, stack.directory)
         server.shell(name="Held stacks: compose config valid, not running",
-                     commands=[f"{_compose(stack)} config -q", f"{_compose(stack)} down --remove-orphans"],
+                     commands=[f"{cli} config -q", f"{cli} down --remove-orphans"],
                      _if=_changed(puts[stack.service], or_=stack.project in present))
     for stack in host.loop([s for s in plan.stacks if not s.not_started]):
         not_serving = bool({c.name for c in stack.containers} - healthy.get(stack.project, set()))
+        up = f"up -d --remove-orphans --wait --wait-timeout {stack.wait_s}"
         server.shell(name="Started stacks: up and healthy (when changed, stopped or not yet healthy)",
-                     commands=[f"{_compose(stack)} up -d --remove-orphans --wait --wait-timeout {stack.wait_s}"],
+                     commands=[f"{compose(stack.project, stack.directory)} {up}"],
                      _if=_changed(puts[stack.service], or_=not_serving))
-
-
-def _compose(stack: Stack) -> str:
-    return f"docker compose -p {shlex.quote(stack.project)} -f {shlex.quote(stack.directory + '/compose.yaml')}"
 
 
 def _changed(ops: list, or_: bool = False) -> Callable[[], bool]:

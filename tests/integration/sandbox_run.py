@@ -9,9 +9,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import paramiko
-
+from aistack.model import Ssh
 from aistack.sandbox import testhosts
+from aistack.ssh_client import connect
 
 PROJECT = Path(__file__).resolve().parents[2]
 SANDBOX = PROJECT / "inventory" / "sandbox.py"
@@ -54,11 +54,7 @@ def deploy(*overrides: str, dry: bool = False, data: dict[str, str] | None = Non
 def ssh(host: str, command: str) -> str:
     """Run a command on a sandbox host over its real SSH; return stdout (raises on failure)."""
     entry = dict(testhosts.inventory_hosts())[host]
-    client = paramiko.SSHClient()
-    client.load_host_keys(entry["ssh_known_hosts_file"])
-    client.set_missing_host_key_policy(paramiko.RejectPolicy())
-    client.connect("127.0.0.1", port=entry["ssh_port"], username="root", key_filename=entry["ssh_key"],
-                   timeout=10, allow_agent=False, look_for_keys=False)
+    client = connect(Ssh(**{k.removeprefix("ssh_"): v for k, v in entry.items() if k.startswith("ssh_")}))
     try:
         _, stdout, stderr = client.exec_command(command, timeout=120)
         code = stdout.channel.recv_exit_status()

@@ -35,7 +35,7 @@ def test_the_record_is_what_a_reapply_reads(records):
     lanes.write_switched(lanes.lanes_file("sandbox"), ["gemma-edge-alt"])
     cluster = load_cluster(SANDBOX)
     assert cluster.services["gemma-edge-alt"].active and not cluster.services["gemma-edge"].active
-    assert load_cluster(SANDBOX, switches=False).services["gemma-edge"].active  # the inventory's own flags
+    assert load_cluster(SANDBOX, switched=[]).services["gemma-edge"].active  # the inventory's own flags
 
 
 def test_switching_back_to_the_inventorys_lane_removes_the_record(records):
