@@ -191,6 +191,9 @@ def models_lock(
     """Fill size and sha256 of every model file the inventory uses, from the hub (or local files)."""
     from .models_lock import load_model_lock, lock_files, write_model_lock
 
+    if not lock_path.parent.is_dir():
+        err.print(f"usage: --lock {lock_path}: its directory does not exist", markup=False)
+        raise typer.Exit(EXIT_USAGE)
     lock = load_model_lock(lock_path)
     results = lock_files(load(inventory, None), lock, [_repo_file(item) for item in local or []])
     write_model_lock(lock, lock_path)

@@ -94,3 +94,10 @@ def test_models_lock_takes_revision_size_and_sha256_from_the_hub(hub, tmp_path):
     assert run.returncode == 1
     for repo, file in refused:
         assert f"{repo}/{file}  not locked (ValueError: {repo}/{file}: not an LFS file" in run.stdout
+
+
+def test_a_lock_path_in_no_directory_is_a_usage_error(tmp_path):
+    run = subprocess.run([str(Path(sys.executable).parent / "aistack"), "models", "lock", "--inventory", str(HOMELAB),
+                          "--lock", str(tmp_path / "missing" / "models.yaml")], cwd=PROJECT, capture_output=True,
+                         text=True, timeout=120, check=False)
+    assert run.returncode == 2 and "its directory does not exist" in run.stderr
