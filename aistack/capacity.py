@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .model import VLLM, Asr, Cluster, Detector, GpuService, Host, LlamaCpp, SGLang, Tts
+from .model import VLLM, Asr, Cluster, Detector, GpuService, Host, LlamaCpp, RayNode, SGLang, Tts
 from .model.catalogue import Arch, ModelSpec, total_bytes
 
 MIB = 1024 * 1024
@@ -135,12 +135,20 @@ def llamacpp_lane(name: str, lane: LlamaCpp, spec: ModelSpec) -> LaneCapacity:
     )
 
 
-def engine_pool_mib(lane: SGLang | VLLM, host: Host, spec: ModelSpec, weights_mib: float | None) -> float | None:
+def engine_pool_mib(lane: SGLang | VLLM, cards_mib: list[int], weights_mib: float | None) -> float | None:
     """The KV pool across the lane's GPUs: the engine's memory share minus the weights."""
     if weights_mib is None:
         return None
-    total = sum(host.accelerators[i].memory_mib for i in lane.gpus)
-    return engine_fraction(lane) * total - weights_mib
+    return engine_fraction(lane) * sum(cards_mib) - weights_mib
+
+
+def lane_cards(cluster: Cluster, name: str) -> list[int]:
+    """Memory of every card a lane's ranks use: its own GPUs, or each Ray node's on the distributed lane."""
+    lane = cluster.services[name]
+    ray = cluster.distributed
+    if isinstance(lane, VLLM) and lane.executor == "ray" and ray is not None:
+        return [a.memory_mib for n in ray.nodes for a in cluster.hosts[n].accelerators[:ray.gpus_per_node]]
+    return [cluster.hosts[lane.host].accelerators[i].memory_mib for i in lane.gpus]
 
 
 def engine_fraction(lane: SGLang | VLLM) -> float:
@@ -150,9 +158,9 @@ def engine_fraction(lane: SGLang | VLLM) -> float:
     return lane.mem_fraction_static or SGLANG_AUTO_FRACTION
 
 
-def engine_lane(name: str, lane: SGLang | VLLM, host: Host, spec: ModelSpec) -> LaneCapacity:
+def engine_lane(name: str, lane: SGLang | VLLM, cards_mib: list[int], spec: ModelSpec) -> LaneCapacity:
     weights = weights_mib(spec, lane.quant)
-    pool = engine_pool_mib(lane, host, spec, weights)
+    pool = engine_pool_mib(lane, cards_mib, weights)
     need = request_tokens(lane, spec)
     per_token = kv_bytes_per_token(spec.arch, lane.kv_cache_dtype, lane.kv_cache_dtype)
     tokens = int(pool * MIB / per_token) if pool and pool > 0 else (0 if pool is not None else None)
@@ -224,6 +232,10 @@ def service_items(name: str, service: GpuService, spec: ModelSpec | None, host: 
     elif isinstance(service, Tts):
         weights("model", "weights")
         items.append(Item(name, "runtime", service.runtime_mib))
+    elif isinstance(service, RayNode) and service.engine_share:
+        # A worker's cards hold vLLM ranks; the head's are counted on the vLLM service itself.
+        share = service.engine_share * host.accelerators[service.gpus[0]].memory_mib
+        items.append(Item(name, f"vLLM ranks of {service.lane} ({service.engine_share:.0%} of the card)", share))
     elif isinstance(service, Detector):
         items.append(Item(name, "TensorRT engine", service.engine_mib))
         items.append(Item(name, "runtime (CUDA context, TRT workspace)", service.runtime_mib))
@@ -282,7 +294,7 @@ def lane_capacity(cluster: Cluster) -> dict[str, LaneCapacity]:
         if isinstance(service, LlamaCpp) and service.generates:
             found[name] = llamacpp_lane(name, service, spec)
         elif isinstance(service, (SGLang, VLLM)):
-            found[name] = engine_lane(name, service, cluster.hosts[service.host], spec)
+            found[name] = engine_lane(name, service, lane_cards(cluster, name), spec)
     return found
 
 

@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 import yaml
 from pydantic import Field
 
-from .model import Cluster
+from .model import Cluster, RayNode
 from .model.base import StrictModel
 from .model.catalogue import ModelFile
 from .model.locks import PROJECT_DIR
@@ -77,6 +77,8 @@ def write_model_lock(lock: ModelLock, path: Path = MODEL_LOCK) -> None:
 def needed_files(cluster: Cluster, service: str) -> list[tuple[str, ModelFile]]:
     """(repo folder, catalogue file) for every model file the service opens."""
     svc = cluster.services[service]
+    if isinstance(svc, RayNode):  # every node loads its ranks' shard of the lane's model
+        svc = cluster.services[svc.lane]
     model = getattr(svc, "model", None)
     if model is None:
         return []

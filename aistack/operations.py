@@ -20,7 +20,7 @@ from pyinfra.facts.docker import DockerImage
 from pyinfra.facts.files import Directory, File, FileContents
 
 from .models_lock import LockedFile
-from .render.stacks import Secret
+from .render.containers import Secret
 
 TOKEN_FN = "token() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n'; }"
 FORMAT_FIELD = re.compile(r"\{([A-Z0-9_]+)\}")
@@ -40,10 +40,12 @@ def secret_script(secret: Secret) -> str:
         lines.append(f"{var}=\"$(sed -n 's/^{source_var}=//p' {q(source)})\"")
         lines.append(f'[ -n "${var}" ] || {{ echo {q(f"{source} has no {source_var}")} >&2; exit 1; }}')
     names = [*secret.tokens, *secret.derived, *secret.copied]
-    body = "".join(f"{n}=%s\\n" for n in names)
+    body = "%s" if secret.value_only else "".join(f"{n}=%s\\n" for n in names)
     args = " ".join(f'"${n}"' for n in names)
     lines.append(f"tmp={q(secret.path + '.tmp')}")
     lines.append(f"printf '{body}' {args} > \"$tmp\"")
+    if secret.owner is not None:
+        lines.append(f'chown {secret.owner}:{secret.owner} "$tmp"')
     lines.append(f'mv -f "$tmp" {q(secret.path)}')
     return "\n".join(lines)
 

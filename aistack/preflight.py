@@ -57,7 +57,7 @@ def preflight(cluster: Cluster) -> Preflight:
         *image_findings(cluster),
         *distributed_findings(cluster),
     ]
-    return Preflight(p, [_forced(cluster, _parked(cluster, f)) for f in findings])
+    return Preflight(p, [_forced(cluster, _held_lane(cluster, _parked(cluster, f))) for f in findings])
 
 
 def _parked(cluster: Cluster, finding: Finding) -> Finding:
@@ -67,6 +67,16 @@ def _parked(cluster: Cluster, finding: Finding) -> Finding:
     if finding.level is Level.BLOCK and service is not None and not service.active:
         return Finding(Level.WARN, finding.check, finding.host, finding.subject,
                        f"{finding.message} (parked: `aistack switch` refuses it until this is fixed)")
+    return finding
+
+
+def _held_lane(cluster: Cluster, finding: Finding) -> Finding:
+    """A distributed lane whose engine is held (`not_started`) serves nothing: its BLOCKs are WARNs
+    that say so, and its Ray nodes may still form their cluster (the sandbox declares GPUs it lacks)."""
+    lane = cluster.distributed
+    if finding.level is Level.BLOCK and finding.check == "distributed" and lane is not None and lane.not_started:
+        return Finding(Level.WARN, finding.check, finding.host, finding.subject,
+                       f"{finding.message} (held: {lane.not_started})")
     return finding
 
 

@@ -22,7 +22,7 @@ from .model.locks import PROJECT_DIR
 from .models_lock import LockedFile, ModelLock, host_path, load_model_lock, needed_files
 from .preflight import Level, Preflight, preflight
 from .render import HostRender, render_cluster
-from .render.stacks import Secret, Stack
+from .render.containers import Secret, Stack
 
 # Images built on this machine are locked by their local image id, which only this machine
 # knows: `aistack sandbox up` writes them here (git-ignored), deploy checks each host has them.
@@ -71,9 +71,9 @@ class Rollout:
     hosts: dict[str, HostRollout]
 
 
-# Start order on a host: what others route to comes up first.
-START_ORDER = {"qdrant": 0, "llamacpp": 0, "sglang": 0, "vllm": 0, "asr": 0, "tts": 0, "detector": 0,
-               "litellm": 1, "openwebui": 2, "nginx": 3}
+# Start order on a host: what others route to comes up first; what watches them last.
+START_ORDER = {"node-exporter": 0, "gpu-exporter": 0, "ray": 0, "qdrant": 1, "llamacpp": 1, "sglang": 1, "vllm": 1,
+               "asr": 1, "tts": 1, "detector": 1, "litellm": 2, "openwebui": 3, "nginx": 4, "prometheus": 5, "grafana": 6}
 
 
 def prepare(inventory: Any, overrides: list[str] = (), name: str = "homelab",

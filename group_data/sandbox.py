@@ -23,9 +23,21 @@ catalogue = {
 }
 
 # Locally built images stand in for the upstream ones (locked by local image id).
-image_map = {"litellm": "sandbox-litellm", "nginx": "sandbox-nginx"}
+image_map = {"litellm": "sandbox-litellm", "nginx": "sandbox-nginx", "prometheus": "sandbox-prometheus",
+             "node-exporter": "sandbox-node-exporter"}
 
 patch = {
+    # Prometheus scrapes the real llama.cpp, LiteLLM and node exporters; Grafana is rendered only.
+    "monitoring.not_started": {"grafana": "no registry: the Grafana image cannot be pulled here"},
+    # The distributed lane: nx (head) and orin form a real Ray cluster on the CPU, each node
+    # declaring the one GPU the lane plans with; vLLM itself needs CUDA and is held.
+    "distributed": {
+        "head": "nx", "workers": ["orin"], "gpus_per_node": 1, "tp_size": 1, "pp_size": 2,
+        "model": "tiny-llama", "quant": "F16", "nic": "eth0",
+        "interconnect": {"kind": "ethernet", "gbps": 10, "mtu": {"nx": 1500, "orin": 1500}},
+        "object_store_mib": 100, "shm_gb": 0.25, "image": "sandbox-ray",
+        "not_started": f"{_NO_GPU}: vLLM needs CUDA; its Ray nodes run on the CPU",
+    },
     "services.chat-main": {"kind": "llamacpp", "host": "main", "role": "chat", "port": 30000, "ctx": 2048, "parallel": 4,
                            "workload": _SMALL, **_TINY},
     "services.gemma-edge": {"kind": "llamacpp", "host": "edge", "role": "chat", "port": 8080, "ctx": 2048, "parallel": 4,

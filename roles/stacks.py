@@ -17,10 +17,11 @@ from pyinfra.facts.files import FindDirectories
 from pyinfra.operations import files, server
 
 from aistack.operations import compose, stack_absent
-from aistack.render.stacks import Stack
+from aistack.render.containers import Stack
 from aistack.rollout import HostRollout
 
 PROJECT_LABEL = "com.docker.compose.project"
+PHASES = (0, 1, 2)  # Ray heads, Ray workers, everything else (aistack.render.containers.Stack.phase)
 
 
 @deploy("Stacks")
@@ -39,12 +40,15 @@ def converge(plan: HostRollout) -> None:
         server.shell(name="Held stacks: compose config valid, not running",
                      commands=[f"{cli} config -q", f"{cli} down --remove-orphans"],
                      _if=_changed(puts[stack.service], or_=stack.project in present))
-    for stack in host.loop([s for s in plan.stacks if not s.not_started]):
-        not_serving = bool({c.name for c in stack.containers} - healthy.get(stack.project, set()))
-        up = f"up -d --remove-orphans --wait --wait-timeout {stack.wait_s}"
-        server.shell(name="Started stacks: up and healthy (when changed, stopped or not yet healthy)",
-                     commands=[f"{compose(stack.project, stack.directory)} {up}"],
-                     _if=_changed(puts[stack.service], or_=not_serving))
+    started = [s for s in plan.stacks if not s.not_started]
+    # Same phase list on every host: pyinfra runs one (phase, stack) position on all hosts before the next.
+    for phase in host.loop(PHASES):
+        for stack in host.loop([s for s in started if s.phase == phase]):
+            not_serving = bool({c.name for c in stack.containers} - healthy.get(stack.project, set()))
+            up = f"up -d --remove-orphans --wait --wait-timeout {stack.wait_s}"
+            server.shell(name="Started stacks: up and healthy (when changed, stopped or not yet healthy)",
+                         commands=[f"{compose(stack.project, stack.directory)} {up}"],
+                         _if=_changed(puts[stack.service], or_=not_serving))
 
 
 def _changed(ops: list, or_: bool = False) -> Callable[[], bool]:

@@ -17,7 +17,8 @@ HOMELAB = PROJECT / "inventory" / "homelab.py"
 # Every image and model of the homelab allowed unlocked: its rollout without the hub or a registry.
 HOMELAB_ALLOW_ALL = [
     'allow_unpinned=["sglang","llamacpp-cuda","llamacpp-jetson-r36","llamacpp-jetson-r35","speaches-cuda",'
-    '"kokoro-gpu","nanoowl-r36","qdrant","litellm","nginx","openwebui","postgres","redis"]',
+    '"kokoro-gpu","nanoowl-r36","qdrant","litellm","nginx","openwebui","postgres","redis","prometheus","grafana",'
+    '"node-exporter","dcgm-exporter","jetson-exporter-r36","jetson-exporter-r35"]',
     'allow_unverified_models=["gpt-oss-20b","gemma-4-e2b-it","faster-whisper-base","kokoro-82m",'
     '"owlvit-base-patch32","bge-base-en-v1.5","bge-reranker-v2-m3"]',
 ]

@@ -1,6 +1,7 @@
 """The typed cluster: every knob, its tuned default and the finding behind it."""
 
 from .cluster import (
+    AlertThresholds,
     Cluster,
     Interconnect,
     Monitoring,
@@ -16,8 +17,13 @@ from .services import (
     Asr,
     Detector,
     Gateway,
+    GpuExporter,
     GpuService,
+    Grafana,
     LlamaCpp,
+    NodeExporter,
+    Prometheus,
+    RayNode,
     Nginx,
     Qdrant,
     Route,
@@ -28,7 +34,8 @@ from .services import (
 )
 
 __all__ = [
-    "LLM_LANES", "VLLM", "Accelerator", "Asr", "Cluster", "Detector", "Gateway", "GpuService", "Host",
+    "LLM_LANES", "VLLM", "Accelerator", "AlertThresholds", "GpuExporter", "Grafana", "NodeExporter",
+    "Prometheus", "RayNode", "Asr", "Cluster", "Detector", "Gateway", "GpuService", "Host",
     "Interconnect", "LlamaCpp", "Monitoring", "Nginx", "Platform", "Qdrant", "RayLane", "Route", "SGLang",
     "Ssh", "Storage", "TimeoutChain", "Tts", "Tuning", "WebUI", "Workload", "api_kind", "platform_tag",
 ]

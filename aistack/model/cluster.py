@@ -9,8 +9,9 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from ..errors import InventoryError, Problem
 from .base import StrictModel, tuned
+from .generated import add_generated
 from .catalogue import ModelSpec, builtin
-from .hosts import NAME, Host, Platform
+from .hosts import NAME, Host, Platform, check_address
 from .locks import ImageLock, LockedImage
 from .services import (
     LLM_LANES,
@@ -48,11 +49,37 @@ class TimeoutChain(StrictModel):
         ]
 
 
+class AlertThresholds(StrictModel):
+    """Where the alerts fire; each number is the edge a seed saw users fall off."""
+
+    kv_cache_ratio: float = tuned(0.90, "KV cache near full is the cliff; preemption pauses come right after (003)", gt=0, le=1)
+    gpu_temp_c: int = tuned(85, "alert on temperature > 85 C, ECC errors or clock throttling (004)", ge=40, le=110)
+    jetson_memory_ratio: float = tuned(0.90, "the Orin froze when unified memory ran out (000)", gt=0, le=1)
+    queue_growth_minutes: int = tuned(10, "requests queued behind long jobs until they timed out (000)", ge=1)
+
+
+MonitoringPart = Literal["prometheus", "grafana", "node-exporter", "gpu-exporter"]
+
+
 class Monitoring(StrictModel):
-    enabled: bool = True
-    host: str | None = None  # where Prometheus and Grafana run; None: the gateway's host
+    """Prometheus and Grafana on one host, exporters on every host; rendered from the model (001, 004)."""
+
+    enabled: bool = tuned(True, "a card that looks idle can still be owned: only GPU metrics show it (001)")
+    host: str | None = None  # where Prometheus and Grafana run; None: the gateway's host (or the first)
+    bind: str | None = None  # Prometheus and Grafana listen here; None: that host's address
+    prometheus_port: int = Field(9090, ge=1, le=65535)
+    grafana_port: int = Field(3000, ge=1, le=65535)
+    node_exporter_port: int = Field(9100, ge=1, le=65535)
+    dcgm_port: int = Field(9400, ge=1, le=65535)  # DCGM exporter's own default
+    jetson_exporter_port: int = Field(9102, ge=1, le=65535)
     node_exporter: bool = True
-    gpu_exporter: bool = True  # DCGM on x86 GPU hosts, a tegrastats exporter on Jetsons
+    gpu_exporter: bool = tuned(True, "DCGM exporter: memory, utilisation, power, temperature, Xid, throttling (001)")
+    scrape_interval_s: int = Field(15, ge=1, le=300)
+    retention_days: int = Field(15, ge=1)
+    alerts: AlertThresholds = AlertThresholds()
+    not_started: dict[MonitoringPart, str] = {}  # part -> why it is rendered but not run here
+
+    _bind = field_validator("bind")(lambda v: v if v is None else check_address(v))
 
 
 class Interconnect(StrictModel):
@@ -64,6 +91,7 @@ class Interconnect(StrictModel):
 class RayLane(StrictModel):
     """An optional multi-node vLLM lane: TP inside a node, PP across nodes (004)."""
 
+    name: str = Field("vllm-ray", pattern=NAME)  # the vLLM service, its served model and gateway alias
     head: str
     workers: list[str] = []
     gpus_per_node: int = Field(ge=1)
@@ -75,8 +103,18 @@ class RayLane(StrictModel):
     nic: str | None = None  # NCCL_SOCKET_IFNAME / GLOO_SOCKET_IFNAME
     ib_hca: str | None = None
     port: int = Field(8000, ge=1, le=65535)
+    bind: str | None = None  # vLLM listens here; None: the head's address
     ray_port: int = Field(6379, ge=1, le=65535)
+    dashboard_bind: str | None = None  # None: no dashboard; the seed's 0.0.0.0 only when written here
+    dashboard_port: int = Field(8265, ge=1, le=65535)
+    metrics_port: int = Field(8090, ge=1, le=65535)  # each node's --metrics-export-port, for Prometheus
+    object_store_mib: int | None = Field(None, ge=75)  # None: Ray's default (30% of RAM)
+    shm_gb: float = tuned(10.24, "vLLM's cluster script gives each node --shm-size 10.24g for NCCL and Ray (004)", gt=0)
     gpu_memory_utilization: float = tuned(0.90, "leave KV headroom for continuous batching (002, 003)", gt=0, lt=1)
+    image: str | None = None  # one image for nodes and vLLM: their Ray versions must match; None: vllm
+    not_started: str | None = Field(None, min_length=3)  # vLLM held with this reason; the Ray nodes still run
+
+    _binds = field_validator("bind", "dashboard_bind")(lambda v: v if v is None else check_address(v))
 
     @property
     def nodes(self) -> list[str]:
@@ -103,10 +141,17 @@ DEFAULT_IMAGES: dict[tuple[str, str], str] = {
     ("litellm", "*"): "litellm",
     ("nginx", "*"): "nginx",
     ("openwebui", "*"): "openwebui",
+    ("ray", "x86-gpu"): "vllm",  # Ray nodes run vLLM's image: the ranks are vLLM processes
+    ("prometheus", "*"): "prometheus",
+    ("grafana", "*"): "grafana",
+    ("node-exporter", "*"): "node-exporter",
+    ("gpu-exporter", "x86-gpu"): "dcgm-exporter",
+    ("gpu-exporter", "jetson-r36"): "jetson-exporter-r36",
+    ("gpu-exporter", "jetson-r35"): "jetson-exporter-r35",
 }
 # Images a stack needs besides its main one.
 SIDECAR_IMAGES: dict[str, list[str]] = {"openwebui": ["postgres", "redis"]}
-SINGLETONS = ("litellm", "nginx", "openwebui")
+SINGLETONS = ("litellm", "nginx", "openwebui", "prometheus", "grafana")
 
 # What an alias route speaks; all routes of one alias must speak the same.
 ApiKind = Literal["chat", "embeddings", "rerank", "stt", "tts"]
@@ -177,7 +222,8 @@ class Cluster(StrictModel):
         except ValidationError as exc:
             raise InventoryError(problems_from_validation(exc, raw)) from None
         cluster._lock = lock
-        problems = cluster._resolve_gpus() + cluster.cross_check(lock)
+        problems = add_generated(cluster)
+        problems += cluster._resolve_gpus() + cluster.cross_check(lock)
         if problems:
             raise InventoryError(problems)
         return cluster
@@ -274,10 +320,10 @@ class Cluster(StrictModel):
                 problems.append(Problem(None, f"{field}.host", f"unknown host {service.host!r} (hosts: {known})"))
                 continue
             if isinstance(service, (SGLang, VLLM)):
-                if host.platform is not Platform.X86_GPU:
+                if host.platform is not Platform.X86_GPU and not service.not_started:
                     problems.append(Problem(host.name, f"{field}.kind", f"{service.kind} needs an x86 GPU host"))
                 tp = service.tp_size or len(service.gpus)
-                if tp != len(service.gpus):
+                if tp != len(service.gpus) and getattr(service, "executor", "mp") == "mp":
                     problems.append(
                         Problem(host.name, f"{field}.tp_size", f"tp_size {tp} differs from the {len(service.gpus)} GPU(s) listed")
                     )

@@ -97,6 +97,9 @@ class VLLM(LanePlacement):
         "None: sized by the planner to what the KV pool holds at the lane's workload, the cliff not the comfort (002, 003)",
     )
     kv_cache_dtype: EngineKvType = "auto"
+    pp_size: int = Field(1, ge=1)  # pipeline stages: >1 only on the distributed lane (004)
+    executor: Literal["mp", "ray"] = "mp"  # "ray": ranks run on the lane's Ray nodes (004)
+    wait_for_nodes: int = Field(1, ge=1)  # Ray nodes that must have joined before serving
     enable_prefix_caching: bool = tuned(True, "a shared system prompt cut TTFT 12-17x for the second user (003)")
 
 
@@ -243,8 +246,66 @@ class WebUI(ServiceBase):
         return [(self.bind or host_address, self.port), ("127.0.0.1", self.postgres_port), ("127.0.0.1", self.redis_port)]
 
 
+class RayNode(GpuService):
+    """One node of the distributed lane's Ray cluster (004). Generated from `distributed`, not written."""
+
+    kind: Literal["ray"]
+    role: Literal["head", "worker"]
+    lane: str  # the vLLM service this node serves
+    head_address: str  # where the workers reach the head's GCS
+    port: Port = 6379  # the head's GCS port (workers dial it)
+    num_gpus: int = Field(ge=0)  # the GPU resource the node declares to Ray: the lane's gpus_per_node
+    nic: str | None = None
+    ib_hca: str | None = None
+    dashboard_bind: str | None = None  # head only; None: no dashboard
+    dashboard_port: Port = 8265
+    metrics_port: Port = 8090
+    object_store_mib: int | None = Field(None, ge=75)  # None: Ray's own choice (30% of RAM)
+    shm_gb: float = Field(gt=0)
+    engine_share: float | None = None  # a worker's GPUs hold vLLM ranks: this share of each card
+
+    def sockets(self, host_address: str) -> list[tuple[str, int]]:
+        found = [(self.bind or host_address, self.metrics_port)]
+        if self.role == "head":
+            found.append((self.bind or host_address, self.port))
+            if self.dashboard_bind is not None:
+                found.append((self.dashboard_bind, self.dashboard_port))
+        return found
+
+
+class Prometheus(ServiceBase):
+    """Scrapes every exporter and engine the cluster runs; rules from the model. Generated from `monitoring`."""
+
+    kind: Literal["prometheus"]
+    port: Port = 9090
+    cpu_ram_mib: int = Field(512, ge=0)
+
+
+class Grafana(ServiceBase):
+    """Dashboards and the Prometheus datasource, provisioned as code. Generated from `monitoring`."""
+
+    kind: Literal["grafana"]
+    port: Port = 3000
+    prometheus: str = "prometheus"  # the prometheus service it reads
+
+
+class NodeExporter(ServiceBase):
+    kind: Literal["node-exporter"]
+    port: Port = 9100
+    cpu_ram_mib: int = Field(32, ge=0, description="one Go binary; counts on a Jetson's unified memory")
+
+
+class GpuExporter(GpuService):
+    """DCGM on x86 GPU hosts; a tegrastats exporter on Jetsons, where DCGM does not run."""
+
+    kind: Literal["gpu-exporter"]
+    port: Port = 9400
+    cpu_ram_mib: int = Field(48, ge=0, description="DCGM's Go exporter, or Python beside tegrastats on a Jetson")
+
+
 Service = Annotated[
-    SGLang | VLLM | LlamaCpp | Asr | Tts | Detector | Qdrant | Gateway | Nginx | WebUI,
+    SGLang | VLLM | LlamaCpp | Asr | Tts | Detector | Qdrant | Gateway | Nginx | WebUI
+    | RayNode | Prometheus | Grafana | NodeExporter | GpuExporter,
     Field(discriminator="kind"),
 ]
 LLM_LANES = (SGLang, VLLM, LlamaCpp)

@@ -78,6 +78,9 @@ def vllm_args(lane: VLLM, *, model: str, bind: str, alias: str, max_num_seqs: in
         model,
         "--served-model-name", alias,
         "--tensor-parallel-size", str(lane.tp_size or len(lane.gpus)),
+        *(["--pipeline-parallel-size", str(lane.pp_size)] if lane.pp_size > 1 else []),
+        # Multi-node needs Ray; the multiprocessing backend is single-node only (004).
+        *(["--distributed-executor-backend", "ray"] if lane.executor == "ray" else []),
         "--gpu-memory-utilization", f"{lane.gpu_memory_utilization:.2f}",
         "--max-num-seqs", str(max_num_seqs),
         "--kv-cache-dtype", lane.kv_cache_dtype,

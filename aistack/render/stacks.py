@@ -5,7 +5,7 @@ Everything a template prints is computed here from the validated model; template
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from functools import partial
 
 from ..capacity import lane_capacity, vllm_max_num_seqs
 from ..model import (
@@ -25,81 +25,25 @@ from ..model import (
     api_kind,
 )
 from ..preflight import route_weight
+from . import monitoring
+from .containers import (
+    CONTAINER_MODELS,
+    GPU_ENGINE_START_S,
+    PARKED,
+    SERVICE_START_S,
+    Container,
+    Secret,
+    Stack,
+    http_probe,
+    secret_file,
+    stack_dir,
+    url_host,
+)
+from .distributed import ray_node, vllm_on_ray
 from .engine_args import llamacpp_args, llamacpp_build, sglang_args, vllm_args
 
-CONTAINER_MODELS = "/models"
-# GPU engines load weights for minutes; compose must not call them unhealthy meanwhile.
-GPU_ENGINE_START_S = 900
-SERVICE_START_S = 60
-PARKED = "parked: another lane owns the GPU (`aistack switch` starts it)"
 
-
-@dataclass
-class Container:
-    name: str
-    image: str
-    command: list[str] = field(default_factory=list)
-    entrypoint: list[str] | None = None
-    environment: dict[str, str] = field(default_factory=dict)
-    env_files: list[str] = field(default_factory=list)
-    volumes: list[str] = field(default_factory=list)
-    gpu_ids: list[str] = field(default_factory=list)
-    jetson_runtime: bool = False
-    ipc_host: bool = False
-    depends_on: list[str] = field(default_factory=list)
-    healthcheck: list[str] = field(default_factory=list)
-    start_period_s: int = SERVICE_START_S
-    labels: dict[str, str] = field(default_factory=dict)
-    nofile: int | None = None  # open-files limit, from the host's tuning
-
-
-@dataclass(frozen=True)
-class Secret:
-    """An env file deploy generates on the host at first apply (0600) and never rewrites.
-
-    Only names travel: ``tokens`` get fresh random values on the target, ``derived`` values are
-    built there from them, ``copied`` values come from another secret file on the same host.
-    """
-
-    path: str
-    tokens: dict[str, str]  # variable -> prefix of its random value (LiteLLM keys start "sk-")
-    derived: dict[str, str] = field(default_factory=dict)  # variable -> "{TOKEN}" format string
-    copied: dict[str, tuple[str, str]] = field(default_factory=dict)  # variable -> (secret file, variable)
-
-
-@dataclass
-class Stack:
-    service: str
-    host: str
-    project: str
-    directory: str  # on the host
-    containers: list[Container]
-    configs: dict[str, tuple[str, dict]] = field(default_factory=dict)  # file name -> (template, context)
-    secrets: list[Secret] = field(default_factory=list)  # generated on the host by deploy, never rendered
-    not_started: str | None = None  # rendered and validated on the host, not run: the reason
-
-    @property
-    def wait_s(self) -> int:
-        """How long `compose up --wait` waits: the slowest container's start period, and a margin."""
-        return max((c.start_period_s for c in self.containers), default=SERVICE_START_S) + SERVICE_START_S
-
-
-def stack_dir(host: Host, service: str) -> str:
-    return f"{host.storage.state}/stacks/{service}"
-
-
-def secret_file(host: Host, service: str) -> str:
-    """An env file of generated secrets, 0600, written on the host at first apply."""
-    return f"{host.storage.state}/secrets/{service}.env"
-
-
-def http_probe(address: str, port: int, path: str) -> list[str]:
-    return ["CMD-SHELL", f"curl -fsS http://{url_host(address)}:{port}{path} >/dev/null || exit 1"]
-
-
-def url_host(address: str) -> str:
-    # Probing 0.0.0.0 means probing loopback.
-    return "127.0.0.1" if address == "0.0.0.0" else address
+LITELLM_METRICS_DIR = "/tmp/litellm-metrics"
 
 
 class StackBuilder:
@@ -157,6 +101,11 @@ class StackBuilder:
             "litellm": self.litellm,
             "nginx": self.nginx,
             "openwebui": self.webui,
+            "ray": partial(ray_node, self),
+            "prometheus": partial(monitoring.prometheus, self),
+            "grafana": partial(monitoring.grafana, self),
+            "node-exporter": partial(monitoring.node_exporter, self),
+            "gpu-exporter": partial(monitoring.gpu_exporter, self),
         }[service.kind]
         stack = Stack(service=name, host=host.name, project=name, directory=stack_dir(host, name), containers=[],
                       not_started=service.not_started or (None if service.active else PARKED))
@@ -208,6 +157,9 @@ class StackBuilder:
         image, entrypoint = self.image(name)
         bind = self.bind(name)
         seqs = vllm_max_num_seqs(self.lanes[name], lane) if name in self.lanes else (lane.max_num_seqs or 1)
+        if lane.executor == "ray":
+            vllm_on_ray(self, name, lane, host, stack, seqs)
+            return
         container = Container(
             name="server",
             image=image,
@@ -364,9 +316,14 @@ class StackBuilder:
                     "num_retries": gw.num_retries,
                     "router_timeout_s": t.gateway_s,
                     "backend_timeout_s": t.backend_s,
+                    "metrics": self.cluster.monitoring.enabled,
                 }
             },
         )
+        metrics = {}
+        if self.cluster.monitoring.enabled and gw.workers > 1:
+            # Several workers share one set of counters only through a multiprocess dir (FACTS.md).
+            metrics = {"PROMETHEUS_MULTIPROC_DIR": LITELLM_METRICS_DIR}
         stack.containers.append(
             Container(
                 name="litellm",
@@ -374,6 +331,8 @@ class StackBuilder:
                 entrypoint=entrypoint,
                 command=["--config", "/app/config.yaml", "--host", bind, "--port", str(gw.port), "--num_workers", str(gw.workers)],
                 env_files=[secrets],  # LITELLM_MASTER_KEY
+                environment=metrics,
+                tmpfs=[LITELLM_METRICS_DIR] if metrics else [],
                 volumes=[f"{stack.directory}/config.yaml:/app/config.yaml:ro"],
                 healthcheck=http_probe(bind, gw.port, "/health/liveliness"),
             )

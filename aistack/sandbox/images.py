@@ -5,12 +5,13 @@ this machine:
 
 - ``aistack-base:trixie``: ``debootstrap --variant=minbase trixie`` (debootstrap's built-in
   mirror) piped into ``docker import``. Built once; skipped while the image exists.
-- ``aistack-llamacpp``, ``aistack-litellm``, ``aistack-nginx``, ``aistack-testhost``: the
-  Dockerfiles under ``images/<name>/``, each ``FROM aistack-base:trixie``.
+- ``aistack-llamacpp``, ``aistack-litellm``, ``aistack-nginx``, ``aistack-testhost``,
+  ``aistack-ray``, ``aistack-prometheus``, ``aistack-node-exporter``: the Dockerfiles under
+  ``images/<name>/``, each ``FROM aistack-base:trixie``.
 
 Artifacts that come from PyPI (the llama.cpp source inside the llama-cpp-python sdist, the
-LiteLLM wheels) are downloaded on the host with pip into a cache and staged into the build
-context, so builds never need the network for anything but Debian packages.
+LiteLLM and Ray wheels) are downloaded on the host with pip into a cache and staged into the
+build context, so builds never need the network for anything but Debian packages.
 
 Caching: each image carries a label with a hash of its build inputs (context files, build
 args, pinned artifact versions and the base image id); it is rebuilt only when that hash
@@ -56,6 +57,11 @@ LITELLM_VERSION = "1.106.2"
 # LiteLLM's error handler imports prisma even without a database: without it a request that
 # lacks the master key turns into a 500 instead of a 401 (seen with 1.106.2 here).
 PRISMA_VERSION = "0.15.0"
+# LiteLLM's prometheus callback imports prometheus_client, which only its `proxy-runtime` extra
+# brings: without it the proxy fails at start once monitoring is on (seen with 1.106.2 here).
+PROMETHEUS_CLIENT_VERSION = "0.26.0"
+# Newest Ray out before vLLM 0.11.0 (2025-10-04, needs ray>=2.48.0); has cp313 wheels.
+RAY_VERSION = "2.49.2"
 # Wheels for the base image's interpreter (Debian trixie: CPython 3.13, glibc 2.41).
 TARGET_PYTHON = "3.13"
 TARGET_PLATFORMS = ("manylinux_2_34_x86_64", "manylinux_2_28_x86_64", "manylinux_2_17_x86_64",
@@ -85,11 +91,26 @@ def fetch_llama_cpp_source(ctx: Path) -> None:
 
 def fetch_litellm_wheels(ctx: Path) -> None:
     """Stage wheels for ``litellm[proxy]==LITELLM_VERSION`` (cp313, manylinux) into ctx/wheels."""
-    cached = CACHE_DIR / "wheels" / f"litellm-{LITELLM_VERSION}-prisma-{PRISMA_VERSION}-cp{TARGET_PYTHON.replace('.', '')}"
+    cached = CACHE_DIR / "wheels" / (f"litellm-{LITELLM_VERSION}-prisma-{PRISMA_VERSION}-prometheus-{PROMETHEUS_CLIENT_VERSION}"
+                                     f"-cp{TARGET_PYTHON.replace('.', '')}")
     done = cached / ".complete"
     if not done.exists():
         platforms = [a for p in TARGET_PLATFORMS for a in ("--platform", p)]
-        _pip("download", f"litellm[proxy]=={LITELLM_VERSION}", f"prisma=={PRISMA_VERSION}", "-d", str(cached),
+        _pip("download", f"litellm[proxy]=={LITELLM_VERSION}", f"prisma=={PRISMA_VERSION}",
+             f"prometheus-client=={PROMETHEUS_CLIENT_VERSION}", "-d", str(cached),
+             "--only-binary=:all:", "--python-version", TARGET_PYTHON, "--implementation", "cp",
+             *platforms)
+        done.touch()
+    shutil.copytree(cached, ctx / "wheels", ignore=shutil.ignore_patterns(".complete"))
+
+
+def fetch_ray_wheels(ctx: Path) -> None:
+    """Stage wheels for ``ray==RAY_VERSION`` (cp313, manylinux; no extras) into ctx/wheels."""
+    cached = CACHE_DIR / "wheels" / f"ray-{RAY_VERSION}-cp{TARGET_PYTHON.replace('.', '')}"
+    done = cached / ".complete"
+    if not done.exists():
+        platforms = [a for p in TARGET_PLATFORMS for a in ("--platform", p)]
+        _pip("download", f"ray=={RAY_VERSION}", "-d", str(cached),
              "--only-binary=:all:", "--python-version", TARGET_PYTHON, "--implementation", "cp",
              *platforms)
         done.touch()
@@ -122,10 +143,15 @@ IMAGES: dict[str, ImageSpec] = {
             "LLAMA_BUILD_NUMBER": LLAMA_BUILD_NUMBER,
             "LLAMA_BUILD_COMMIT": LLAMA_BUILD_COMMIT,
         }, fetch_llama_cpp_source, {"sdist_sha256": LLAMA_CPP_PYTHON_SHA256}),
-        ImageSpec("aistack-litellm", {"LITELLM_VERSION": LITELLM_VERSION, "PRISMA_VERSION": PRISMA_VERSION}, fetch_litellm_wheels,
+        ImageSpec("aistack-litellm", {"LITELLM_VERSION": LITELLM_VERSION, "PRISMA_VERSION": PRISMA_VERSION,
+                                      "PROMETHEUS_CLIENT_VERSION": PROMETHEUS_CLIENT_VERSION}, fetch_litellm_wheels,
                   {"python": TARGET_PYTHON, "platforms": " ".join(TARGET_PLATFORMS)}),
         ImageSpec("aistack-nginx"),
         ImageSpec("aistack-testhost"),
+        ImageSpec("aistack-ray", {"RAY_VERSION": RAY_VERSION}, fetch_ray_wheels,
+                  {"python": TARGET_PYTHON, "platforms": " ".join(TARGET_PLATFORMS)}),
+        ImageSpec("aistack-prometheus"),
+        ImageSpec("aistack-node-exporter"),
     )
 }
 

@@ -15,7 +15,7 @@ import httpx
 
 from ..model import Cluster, Gateway, Nginx
 from ..preflight import route_weight
-from ..render.stacks import secret_file
+from ..render.containers import secret_file
 from ..ssh_client import connect
 
 PREDICTED = re.compile(r"^llamacpp:tokens_predicted_total (\d+(?:\.\d+)?)$", re.MULTILINE)

@@ -46,11 +46,14 @@ SSH_PORT_BASE = int(os.environ.get("AISTACK_SANDBOX_SSH_PORT", "2221"))
 NODES = ("main", "edge", "orin", "nx")
 # Images each sandbox host gets (built here; nothing can be pulled). Every host has the CPU
 # llama.cpp image, so a lane can move anywhere by an inventory edit, as on real nodes.
+# Every host runs a node exporter; main runs Prometheus; orin and nx form the distributed lane's
+# Ray cluster (group_data/sandbox.py).
 HOST_IMAGES = {
-    "main": ("aistack-llamacpp:latest", "aistack-litellm:latest", "aistack-nginx:latest"),
-    "edge": ("aistack-llamacpp:latest",),
-    "orin": ("aistack-llamacpp:latest",),
-    "nx": ("aistack-llamacpp:latest",),
+    "main": ("aistack-llamacpp:latest", "aistack-litellm:latest", "aistack-nginx:latest", "aistack-prometheus:latest",
+             "aistack-node-exporter:latest"),
+    "edge": ("aistack-llamacpp:latest", "aistack-node-exporter:latest"),
+    "orin": ("aistack-llamacpp:latest", "aistack-node-exporter:latest", "aistack-ray:latest"),
+    "nx": ("aistack-llamacpp:latest", "aistack-node-exporter:latest", "aistack-ray:latest"),
 }
 
 
@@ -226,7 +229,7 @@ def up(only: list[str] | None = None) -> list[TestHost]:
     """Build (cached) and start the test hosts, load their images, pin their host keys."""
     from .images import ensure_images
 
-    ensure_images(["aistack-testhost", "aistack-llamacpp", "aistack-litellm", "aistack-nginx"])
+    ensure_images(["aistack-testhost", *sorted({ref.split(":")[0] for refs in HOST_IMAGES.values() for ref in refs})])
     _lock_local_images()
     if not TINY_GGUF.exists():
         generate(TINY_GGUF, quiet=True)

@@ -23,7 +23,7 @@ from ..model import (
     SGLang,
     Tts,
 )
-from ..render.stacks import Stack, url_host
+from ..render.containers import Stack, url_host
 from ..rollout import Rollout
 
 

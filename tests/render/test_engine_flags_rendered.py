@@ -18,10 +18,12 @@ from aistack.model import VLLM, LlamaCpp, SGLang
 from aistack.render import render_cluster
 from aistack.render.engine_args import llamacpp_build
 from tests.conftest import HOMELAB
+from tests.render.test_distributed_render import DISTRIBUTED
 
 ENGINE = {LlamaCpp: "llamacpp", SGLang: "sglang", VLLM: "vllm"}
-# The homelab as shipped, and with its main lane on vLLM instead of SGLang.
-VARIANTS = [[], ["services.chat-main.kind=vllm"]]
+# The homelab as shipped, with its main lane on vLLM instead of SGLang, and with the distributed
+# lane of tests/render/test_distributed_render.py (vLLM with Ray, PP across main and edge).
+VARIANTS = [[], ["services.chat-main.kind=vllm"], DISTRIBUTED]
 
 
 def rendered_commands(overrides=()):
@@ -32,7 +34,8 @@ def rendered_commands(overrides=()):
         if engine is None:
             continue
         compose = rendered[service.host].files[f"{rendered[service.host].stacks[name].directory}/compose.yaml"].content
-        args = yaml.safe_load(compose)["services"]["server"]["command"]
+        containers = yaml.safe_load(compose)["services"]
+        args = (containers.get("server") or containers["vllm"])["command"]
         version = cluster.locked_image(cluster.image_key(name)).engine
         yield name, engine, version, [a for a in args if a.startswith("-") and not a.lstrip("-").isdigit()]
 

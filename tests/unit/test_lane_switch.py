@@ -26,7 +26,9 @@ def test_switching_parks_the_lane_on_the_same_gpu_and_reroutes_the_gateway():
     assert plan.stopping == ["gemma-edge"] and plan.after == ["gemma-edge-alt"] and plan.needed
     services = plan.cluster.services
     assert services["gemma-edge-alt"].active and not services["gemma-edge"].active
-    assert plan.preflight.level.name == "PASS"
+    # The sandbox's held distributed lane WARNs on its own; nothing about edge's lanes does.
+    assert plan.preflight.level.name != "BLOCK"
+    assert not [f for f in plan.preflight.findings if f.level.name != "PASS" and f.host == "edge"]
     gateway = render_cluster(plan.cluster)["main"].files["/srv/aistack/stacks/gateway/config.yaml"].content
     assert "http://172.29.77.11:8081/v1" in gateway and "http://172.29.77.11:8080/v1" not in gateway
 
@@ -70,4 +72,5 @@ def test_switch_exit_codes_before_anything_is_touched(records):
     assert refused.code == 20 and "slot-context" in refused.stdout
     assert not lanes.lanes_file("sandbox").exists()
     already = aistack("switch", "gemma-edge", "--inventory", str(SANDBOX))
-    assert already.code == 0 and "already runs" in already.stdout
+    # Exit 10: the sandbox's held distributed lane WARNs; nothing is refused or touched.
+    assert already.code == 10 and "already runs" in already.stdout

@@ -17,7 +17,7 @@ from aistack.models_lock import (
     write_model_lock,
 )
 from aistack.operations import secret_script
-from aistack.render.stacks import Secret
+from aistack.render.containers import Secret
 from aistack.rollout import RolloutRefused, prepare
 from tests.conftest import HOMELAB, HOMELAB_ALLOW_ALL, PROJECT, aistack
 
@@ -37,8 +37,10 @@ def test_homelab_is_refused_until_its_images_and_models_are_locked():
 
 def test_explicit_allowances_let_the_homelab_through():
     rollout = prepare(read_inventory(HOMELAB), HOMELAB_ALLOW_ALL, model_lock=ModelLock(), local_ids={})
-    assert [s.service for s in rollout.hosts["main"].stacks] == ["chat-main", "gateway", "webui", "proxy"]
-    assert rollout.hosts["main"].images[0].ref == "lmsysorg/sglang:v0.5.19-cu129"
+    # Exporters first, engines, what routes to them, and last what watches them all.
+    assert [s.service for s in rollout.hosts["main"].stacks] == [
+        "gpu-exporter-main", "node-exporter-main", "chat-main", "gateway", "webui", "proxy", "prometheus", "grafana"]
+    assert "lmsysorg/sglang:v0.5.19-cu129" in [i.ref for i in rollout.hosts["main"].images]
 
 
 def test_a_block_refuses_the_run_with_the_plans_reason():
