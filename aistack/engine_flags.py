@@ -289,6 +289,22 @@ def _ensure_source(engine: str, version: str, root: Path) -> Path:
     return dest
 
 
+# Where each engine defines its Prometheus metrics (the dashboards and alert rules read them).
+_METRICS_MEMBERS = {
+    "vllm": ("vllm/v1/metrics/*.py",),
+    "sglang": ("sglang/srt/observability/*.py", "sglang/srt/metrics/*.py"),
+}
+
+
+def metrics_source(engine: Engine, version: str, cache_dir: Path | None = None) -> str:
+    """The text of the files where the pinned engine names its /metrics (fetched once, cached)."""
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    dest = root / f"{engine}-{version}-metrics"
+    if not (dest / "SOURCE.json").is_file():
+        _fetch(engine, version, _METRICS_MEMBERS[engine], "", dest)
+    return "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in sorted(dest.rglob("*.py")))
+
+
 def _llamacpp_candidates(version: str) -> list[tuple[str, str, str]]:
     if "==" in version:
         project, pver = version.split("==", 1)

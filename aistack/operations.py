@@ -5,6 +5,7 @@
   moved into place; a bad download is refused and the previous good file is kept.
 - ``local_image``: an image built on the control machine must already be on the host, by id.
 - ``stack_absent``: a compose stack that moved away is stopped and its directory removed.
+- ``barrier``: nothing to do, but every host reaches it before any host goes on.
 """
 
 from __future__ import annotations
@@ -106,6 +107,14 @@ def local_image(ref: str, image_id: str):
                              "(built on the control machine: `aistack sandbox up` loads it)")
     host.noop(f"{ref} present as {image_id[:19]}")
     yield from ()  # an operation is a generator, even when it only checks
+
+
+@operation()
+def barrier(label: str):
+    """A point every host passes before any goes on (the same call on all hosts is one node of
+    pyinfra's operation graph): orders stacks across hosts, a Ray head before its workers."""
+    host.noop(f"{label}: reached on every host")
+    yield from ()
 
 
 def compose(project: str, directory: str) -> str:

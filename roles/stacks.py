@@ -16,7 +16,7 @@ from pyinfra.facts.docker import DockerContainers
 from pyinfra.facts.files import FindDirectories
 from pyinfra.operations import files, server
 
-from aistack.operations import compose, stack_absent
+from aistack.operations import barrier, compose, stack_absent
 from aistack.render.containers import Stack
 from aistack.rollout import HostRollout
 
@@ -41,7 +41,7 @@ def converge(plan: HostRollout) -> None:
                      commands=[f"{cli} config -q", f"{cli} down --remove-orphans"],
                      _if=_changed(puts[stack.service], or_=stack.project in present))
     started = [s for s in plan.stacks if not s.not_started]
-    # Same phase list on every host: pyinfra runs one (phase, stack) position on all hosts before the next.
+    # Every host passes each phase's barrier before any host starts the next phase's stacks.
     for phase in host.loop(PHASES):
         for stack in host.loop([s for s in started if s.phase == phase]):
             not_serving = bool({c.name for c in stack.containers} - healthy.get(stack.project, set()))
@@ -49,6 +49,7 @@ def converge(plan: HostRollout) -> None:
             server.shell(name="Started stacks: up and healthy (when changed, stopped or not yet healthy)",
                          commands=[f"{compose(stack.project, stack.directory)} {up}"],
                          _if=_changed(puts[stack.service], or_=not_serving))
+        barrier(name="Every host has started this phase's stacks", label=f"phase {phase}")
 
 
 def _changed(ops: list, or_: bool = False) -> Callable[[], bool]:

@@ -9,7 +9,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from ..errors import InventoryError, Problem
 from .base import StrictModel, tuned
-from .generated import add_generated
+from .generated import add_generated, port_field
 from .catalogue import ModelSpec, builtin
 from .hosts import NAME, Host, Platform, check_address
 from .locks import ImageLock, LockedImage
@@ -107,7 +107,7 @@ class RayLane(StrictModel):
     ray_port: int = Field(6379, ge=1, le=65535)
     dashboard_bind: str | None = None  # None: no dashboard; the seed's 0.0.0.0 only when written here
     dashboard_port: int = Field(8265, ge=1, le=65535)
-    metrics_port: int = Field(8090, ge=1, le=65535)  # each node's --metrics-export-port, for Prometheus
+    metrics_port: int = Field(8090, ge=1, le=65535)  # each node's --metrics-export-port, with the dashboard
     object_store_mib: int | None = Field(None, ge=75)  # None: Ray's default (30% of RAM)
     shm_gb: float = tuned(10.24, "vLLM's cluster script gives each node --shm-size 10.24g for NCCL and Ray (004)", gt=0)
     gpu_memory_utilization: float = tuned(0.90, "leave KV headroom for continuous batching (002, 003)", gt=0, lt=1)
@@ -344,7 +344,7 @@ class Cluster(StrictModel):
                 for other_address, other in taken[host.name][port]:
                     if "0.0.0.0" in (address, other_address) or address == other_address:
                         problems.append(
-                            Problem(host.name, f"services.{name}.port", f"port {port} on {address} is already used by {other}")
+                            Problem(host.name, port_field(name, service, port), f"port {port} on {address} is already used by {other}")
                         )
                 taken[host.name][port].append((address, name))
         return problems

@@ -51,7 +51,8 @@ def distributed_services(cluster: Cluster, lane: RayLane) -> dict[str, Any]:
             kind="ray", role=role, lane=lane.name, host=host_name, head_address=head.address, port=lane.ray_port,
             gpus=gpus(host_name), num_gpus=lane.gpus_per_node, nic=lane.nic, ib_hca=lane.ib_hca,
             dashboard_bind=lane.dashboard_bind if role == "head" else None, dashboard_port=lane.dashboard_port,
-            metrics_port=lane.metrics_port, object_store_mib=lane.object_store_mib, shm_gb=lane.shm_gb,
+            # Ray's metrics agent comes with its dashboard packages (ray[default]): scraped only then.
+            metrics_port=lane.metrics_port if lane.dashboard_bind is not None else None, object_store_mib=lane.object_store_mib, shm_gb=lane.shm_gb,
             engine_share=lane.gpu_memory_utilization if role == "worker" else None, image=lane.image,
             cpu_ram_mib=1024,
         )
@@ -90,6 +91,22 @@ def monitoring_services(cluster: Cluster, mon: Monitoring) -> dict[str, Any]:
                 kind="gpu-exporter", host=host.name, port=port, gpus=list(range(len(host.accelerators))),
                 not_started=held.get("gpu-exporter"))
     return found
+
+
+def port_field(name: str, service: Any, port: int) -> str:
+    """The inventory field a port comes from: a generated service's port is set in its block."""
+    if isinstance(service, RayNode):
+        attr = {service.port: "ray_port", service.dashboard_port: "dashboard_port", service.metrics_port: "metrics_port"}[port]
+        return f"distributed.{attr}"
+    if isinstance(service, VLLM) and service.executor == "ray":
+        return "distributed.port"
+    block = {Prometheus: "prometheus_port", Grafana: "grafana_port", NodeExporter: "node_exporter_port"}
+    for kind, attr in block.items():
+        if isinstance(service, kind):
+            return f"monitoring.{attr}"
+    if isinstance(service, GpuExporter):
+        return "monitoring.dcgm_port / jetson_exporter_port"
+    return f"services.{name}.port"
 
 
 def _add_alias(cluster: Cluster, lane: str) -> None:

@@ -259,15 +259,17 @@ class RayNode(GpuService):
     ib_hca: str | None = None
     dashboard_bind: str | None = None  # head only; None: no dashboard
     dashboard_port: Port = 8265
-    metrics_port: Port = 8090
+    metrics_port: int | None = Field(None, ge=1, le=65535)  # set when the dashboard packages run its agent
     object_store_mib: int | None = Field(None, ge=75)  # None: Ray's own choice (30% of RAM)
     shm_gb: float = Field(gt=0)
     engine_share: float | None = None  # a worker's GPUs hold vLLM ranks: this share of each card
 
     def sockets(self, host_address: str) -> list[tuple[str, int]]:
-        found = [(self.bind or host_address, self.metrics_port)]
+        # Ray has no bind address for its GCS and metrics agent: they listen on every interface
+        # (seen in the sandbox), so that is what is declared, checked for clashes and verified.
+        found = [("0.0.0.0", self.metrics_port)] if self.metrics_port else []
         if self.role == "head":
-            found.append((self.bind or host_address, self.port))
+            found.append(("0.0.0.0", self.port))
             if self.dashboard_bind is not None:
                 found.append((self.dashboard_bind, self.dashboard_port))
         return found

@@ -55,7 +55,9 @@ def ray_start_args(node: RayNode, address: str) -> list[str]:
     else:
         args += ["--address", f"{node.head_address}:{node.port}"]
     # Declared, not detected: the node offers exactly the GPUs the lane plans with.
-    args += ["--num-gpus", str(node.num_gpus), "--metrics-export-port", str(node.metrics_port)]
+    args += ["--num-gpus", str(node.num_gpus)]
+    if node.metrics_port is not None:
+        args += ["--metrics-export-port", str(node.metrics_port)]
     if node.object_store_mib is not None:
         args += ["--object-store-memory", str(node.object_store_mib * 1024 * 1024)]
     return args

@@ -166,8 +166,7 @@ def scrape_jobs(cluster: Cluster, from_host: Host, reach) -> list[Job]:
         elif isinstance(service, GpuExporter):
             jetson = cluster.hosts[service.host].platform is Platform.JETSON
             add("tegrastats" if jetson else "dcgm", name, service.port)
-        elif isinstance(service, RayNode) and lane_dashboard(cluster, service):
-            # Ray's metrics agent comes with its dashboard packages (ray[default]).
+        elif isinstance(service, RayNode) and service.metrics_port is not None:
             add("ray", name, service.metrics_port, role=service.role)
         elif isinstance(service, Prometheus):
             add("prometheus", name, service.port)
@@ -176,12 +175,6 @@ def scrape_jobs(cluster: Cluster, from_host: Host, reach) -> list[Job]:
         jobs["litellm"].bearer_file = GATEWAY_KEY
         jobs["litellm"].path = "/metrics/"
     return list(jobs.values())
-
-
-def lane_dashboard(cluster: Cluster, node: RayNode) -> bool:
-    """Whether the lane's Ray has its dashboard (and with it the metrics agent)."""
-    head = cluster.services.get("ray-head")
-    return isinstance(head, RayNode) and head.lane == node.lane and head.dashboard_bind is not None
 
 
 # ---- alert rules -----------------------------------------------------------------------

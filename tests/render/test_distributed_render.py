@@ -15,6 +15,7 @@ from tests.conftest import HOMELAB
 
 LANE = {"head": "main", "workers": ["edge"], "gpus_per_node": 1, "tp_size": 1, "pp_size": 2,
         "model": "qwen3.6-35b-a3b", "quant": "UD-Q4_K_M", "nic": "enp5s0", "ib_hca": "mlx5_0",
+        "ray_port": 6380,  # Open WebUI's Redis has 6379 on main (see the test below)
         "interconnect": {"kind": "ethernet", "gbps": 100, "mtu": {"main": 9000, "edge": 9000}}}
 DISTRIBUTED = ['hosts.edge.accelerators=[{"model": "RTX PRO 4000 Blackwell", "memory_mib": 24467}]',
                f"distributed={json.dumps(LANE)}"]
@@ -45,8 +46,8 @@ def test_each_node_runs_ray_start_with_its_own_address_and_the_declared_gpus(lan
     head, worker = head["ray"], worker["ray"]
     assert head["entrypoint"] == ["ray"] and head["command"][:2] == ["start", "--block"]
     assert head["command"][head["command"].index("--node-ip-address") + 1] == "192.0.2.10"
-    assert "--head" in head["command"] and head["command"][head["command"].index("--port") + 1] == "6379"
-    assert worker["command"][worker["command"].index("--address") + 1] == "192.0.2.10:6379"
+    assert "--head" in head["command"] and head["command"][head["command"].index("--port") + 1] == "6380"
+    assert worker["command"][worker["command"].index("--address") + 1] == "192.0.2.10:6380"
     assert worker["command"][worker["command"].index("--node-ip-address") + 1] == "192.0.2.11"
     for node in (head, worker):
         assert node["command"][node["command"].index("--num-gpus") + 1] == "1"
@@ -57,6 +58,8 @@ def test_each_node_runs_ray_start_with_its_own_address_and_the_declared_gpus(lan
     assert head["environment"]["VLLM_HOST_IP"] == "192.0.2.10" and worker["environment"]["VLLM_HOST_IP"] == "192.0.2.11"
     # No dashboard unless the inventory binds one (the seed's 0.0.0.0 is never a default).
     assert head["command"][head["command"].index("--include-dashboard") + 1] == "false"
+    # Ray's metrics agent comes with the dashboard packages: no metrics port promised without them.
+    assert "--metrics-export-port" not in head["command"] + worker["command"]
 
 
 def test_vllm_serves_on_the_head_with_ray_pp_and_the_planned_sequences(lane):
@@ -72,7 +75,7 @@ def test_vllm_serves_on_the_head_with_ray_pp_and_the_planned_sequences(lane):
     # It waits for both nodes and both GPUs before `vllm serve`, attached to the head's Ray node.
     assert vllm["entrypoint"][:2] == ["sh", "-c"] and "exec vllm serve" in vllm["entrypoint"][2]
     env = vllm["environment"]
-    assert (env["RAY_ADDRESS"], env["AISTACK_RAY_NODES"], env["AISTACK_RAY_GPUS"]) == ("192.0.2.10:6379", "2", "2")
+    assert (env["RAY_ADDRESS"], env["AISTACK_RAY_NODES"], env["AISTACK_RAY_GPUS"]) == ("192.0.2.10:6380", "2", "2")
     head_tmp = next(v for v in compose(rendered, "main", "ray-head")[1]["ray"]["volumes"] if v.endswith(":/tmp/ray"))
     assert head_tmp in vllm["volumes"]
 
@@ -101,6 +104,9 @@ def test_a_dashboard_is_bound_where_the_inventory_says():
     args = services["ray"]["command"]
     assert args[args.index("--dashboard-host") + 1] == "127.0.0.1" and args[args.index("--dashboard-port") + 1] == "8265"
     assert ("127.0.0.1", 8265) in cluster.services["ray-head"].sockets("192.0.2.10")
+    assert args[args.index("--metrics-export-port") + 1] == "8090"
+    # GCS and metrics agent have no bind address in Ray: declared (and verified) as every interface.
+    assert {("0.0.0.0", 6380), ("0.0.0.0", 8090)} <= set(cluster.services["ray-head"].sockets("192.0.2.10"))
 
 
 def test_the_lane_compose_files_pass_compose_v2(lane):
@@ -117,3 +123,11 @@ def test_a_generated_name_cannot_be_taken():
     with pytest.raises(InventoryError) as refused:
         load_cluster(HOMELAB, [*DISTRIBUTED, 'services.ray-head={"kind": "qdrant", "host": "nx"}'])
     assert "services.ray-head: the name is taken by the service `distributed` generates" in str(refused.value)
+
+
+def test_rays_gcs_on_every_interface_clashes_with_a_loopback_listener_on_its_port():
+    from aistack.errors import InventoryError
+
+    with pytest.raises(InventoryError) as refused:
+        load_cluster(HOMELAB, [*DISTRIBUTED, "distributed.ray_port=6379"])
+    assert "host main: distributed.ray_port: port 6379 on 0.0.0.0 is already used by webui" in str(refused.value)

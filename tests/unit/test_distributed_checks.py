@@ -13,7 +13,7 @@ from tests.conftest import HOMELAB, aistack
 # main's two 24 GB cards and edge given one more 24 GB card: 2 nodes x 1 GPU, PP across them.
 BIG_EDGE = 'hosts.edge.accelerators=[{"model": "RTX PRO 4000 Blackwell", "memory_mib": 24467}]'
 GOOD = {"head": "main", "workers": ["edge"], "gpus_per_node": 1, "tp_size": 1, "pp_size": 2,
-        "model": "qwen3.6-35b-a3b", "quant": "UD-Q4_K_M", "nic": "enp5s0",
+        "model": "qwen3.6-35b-a3b", "quant": "UD-Q4_K_M", "nic": "enp5s0", "ray_port": 6380,
         "interconnect": {"kind": "ethernet", "gbps": 100, "mtu": {"main": 9000, "edge": 9000}}}
 
 
