@@ -11,7 +11,7 @@ STACKS = "/srv/aistack/stacks"
 SANDBOX_SKIPS = {
     *((h, "GPU visible in GPU containers") for h in ("main", "edge", "orin", "nx")),
     ("nx", "qdrant ready"),
-    *(("main", f"alias {a} answers through nginx") for a in ("embed", "rerank", "stt", "tts")),
+    *(("main", f"alias {a} answers through nginx") for a in ("embed", "rerank", "stt", "tts", "vllm-ray")),
 }
 
 
