@@ -9,8 +9,8 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from ..errors import InventoryError, Problem
 from .base import StrictModel, tuned
-from .generated import add_generated, port_field
 from .catalogue import ModelSpec, builtin
+from .generated import add_generated, port_field
 from .hosts import NAME, Host, Platform, check_address
 from .locks import ImageLock, LockedImage
 from .services import (

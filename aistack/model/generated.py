@@ -12,10 +12,20 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import Problem
 from .hosts import Platform
-from .services import VLLM, Gateway, GpuExporter, Grafana, NodeExporter, Prometheus, RayNode, Route
+from .services import (
+    VLLM,
+    Gateway,
+    GpuExporter,
+    Grafana,
+    NodeExporter,
+    Prometheus,
+    RayNode,
+    Route,
+)
 
 if TYPE_CHECKING:
     from .cluster import Cluster, Monitoring, RayLane
+
 
 def add_generated(cluster: Cluster) -> list[Problem]:
     """Add the generated services to `cluster.services`; problems name the block that implies them."""
@@ -52,9 +62,9 @@ def distributed_services(cluster: Cluster, lane: RayLane) -> dict[str, Any]:
             gpus=gpus(host_name), num_gpus=lane.gpus_per_node, nic=lane.nic, ib_hca=lane.ib_hca,
             dashboard_bind=lane.dashboard_bind if role == "head" else None, dashboard_port=lane.dashboard_port,
             # Ray's metrics agent comes with its dashboard packages (ray[default]): scraped only then.
-            metrics_port=lane.metrics_port if lane.dashboard_bind is not None else None, object_store_mib=lane.object_store_mib, shm_gb=lane.shm_gb,
-            engine_share=lane.gpu_memory_utilization if role == "worker" else None, image=lane.image,
-            cpu_ram_mib=1024,
+            metrics_port=lane.metrics_port if lane.dashboard_bind is not None else None,
+            object_store_mib=lane.object_store_mib, shm_gb=lane.shm_gb, image=lane.image,
+            engine_share=lane.gpu_memory_utilization if role == "worker" else None,
         )
 
     found: dict[str, Any] = {"ray-head": node(lane.head, "head")}
@@ -69,7 +79,8 @@ def distributed_services(cluster: Cluster, lane: RayLane) -> dict[str, Any]:
 
 
 def monitoring_services(cluster: Cluster, mon: Monitoring) -> dict[str, Any]:
-    """Prometheus and Grafana beside the gateway (or on `monitoring.host`), a node exporter on every host, a GPU exporter per GPU host."""
+    """Prometheus and Grafana beside the gateway (or on `monitoring.host`), a node exporter on
+    every host, a GPU exporter on every host with a GPU."""
     gateway_host = next((s.host for s in cluster.services.values() if isinstance(s, Gateway)), None)
     where = mon.host or gateway_host or next(iter(cluster.hosts), None)
     if where not in cluster.hosts:

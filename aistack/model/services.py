@@ -263,6 +263,7 @@ class RayNode(GpuService):
     object_store_mib: int | None = Field(None, ge=75)  # None: Ray's own choice (30% of RAM)
     shm_gb: float = Field(gt=0)
     engine_share: float | None = None  # a worker's GPUs hold vLLM ranks: this share of each card
+    cpu_ram_mib: int = Field(1024, ge=0, description="Ray idles at 180-290 MiB per node in the sandbox; ranks add their own")
 
     def sockets(self, host_address: str) -> list[tuple[str, int]]:
         # Ray has no bind address for its GCS and metrics agent: they listen on every interface

@@ -66,8 +66,8 @@ def inference_panels() -> list[dict[str, Any]]:
                [(f"histogram_quantile(0.95, sum by (le, model_group) (rate({g['latency']}[{RATE}])))", "{{model_group}}")],
                "s", "The path users call: gateway overhead included (001)."),
         _panel("Gateway failures per alias (share of requests)",
-               [(f"sum by (requested_model) (rate({g['failures']}{{{NOT_SCRAPES}}}[{RATE}]))"
-                 f" / sum by (requested_model) (rate({g['requests']}{{{NOT_SCRAPES}}}[{RATE}]))", "{{requested_model}}")],
+               [((f"sum by (requested_model) (rate({g['failures']}{{{NOT_SCRAPES}}}[{RATE}])) / "
+                  f"sum by (requested_model) (rate({g['requests']}{{{NOT_SCRAPES}}}[{RATE}]))"), "{{requested_model}}")],
                "percentunit", "Failures by alias, separate from the engines' own health (001)."),
         _panel("Lanes up", [('up{job=~"llamacpp|sglang|vllm"}', "{{host}} {{service}} ({{lane_state}})")], "short",
                "Exactly one lane per GPU is up; a parked one answering means two own the card (001)."),

@@ -42,7 +42,6 @@ from .containers import (
 from .distributed import ray_node, vllm_on_ray
 from .engine_args import llamacpp_args, llamacpp_build, sglang_args, vllm_args
 
-
 LITELLM_METRICS_DIR = "/tmp/litellm-metrics"
 
 

@@ -40,7 +40,7 @@ def compose(rendered, host, stack):
 
 
 def test_each_node_runs_ray_start_with_its_own_address_and_the_declared_gpus(lane):
-    cluster, rendered = lane
+    _, rendered = lane
     _, head = compose(rendered, "main", "ray-head")
     _, worker = compose(rendered, "edge", "ray-edge")
     head, worker = head["ray"], worker["ray"]
@@ -91,7 +91,7 @@ def test_the_kv_pool_spans_both_nodes_and_the_worker_budget_holds_its_ranks(lane
 
 
 def test_start_phases_and_the_gateway_alias(lane):
-    cluster, rendered = lane
+    _, rendered = lane
     phases = {name: rendered[h].stacks[name].phase for h in rendered for name in rendered[h].stacks}
     assert (phases["ray-head"], phases["ray-edge"], phases["vllm-ray"]) == (0, 1, 2)
     gateway = rendered["main"].files[f"{rendered['main'].stacks['gateway'].directory}/config.yaml"].content
@@ -113,7 +113,8 @@ def test_the_lane_compose_files_pass_compose_v2(lane):
     _, rendered = lane
     for host, stack in (("main", "ray-head"), ("edge", "ray-edge"), ("main", "vllm-ray")):
         path, _ = compose(rendered, host, stack)
-        result = subprocess.run(["docker", "compose", "-f", path, "config", "-q"], capture_output=True, text=True)
+        result = subprocess.run(["docker", "compose", "-f", path, "config", "-q"], capture_output=True, text=True,
+                                check=False)
         assert result.returncode == 0, f"{path}: {result.stderr}"
 
 

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from aistack.engine_flags import EngineSourceUnavailable, PINNED, metrics_source
+from aistack.engine_flags import PINNED, EngineSourceUnavailable, metrics_source
 from aistack.inventory import load_cluster
 from aistack.render import render_cluster
 from aistack.render.monitoring import SGLANG_METRICS, VLLM_METRICS
