@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from .stacks import StackBuilder
 
 PROMETHEUS_UID = 65534  # the prom/prometheus image runs as nobody
-GRAFANA_UID = 472  # the grafana/grafana image's user
 GATEWAY_KEY = "/etc/prometheus/gateway.key"
 
 # Metric names, per exporter, as the pinned versions expose them (see tests/render/test_monitoring*).

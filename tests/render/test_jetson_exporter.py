@@ -306,3 +306,12 @@ def test_the_exporter_exits_when_tegrastats_does(tmp_path):
         assert process.wait(timeout=15) == 1  # non-zero: the restart policy brings both back
     finally:
         stop_group(process)
+
+
+def test_the_dashboards_and_alerts_query_what_the_exporter_exposes():
+    """Every jetson_* name in aistack.render.monitoring comes out of a real Orin line."""
+    from aistack.render.monitoring import JETSON
+
+    module = exporter_module()
+    exposed = set(re.findall(r"^(jetson_[a-z_]+)[{ ]", module.exposition(module.parse(ORIN_JP6)), re.MULTILINE))
+    assert set(JETSON.values()) <= exposed, set(JETSON.values()) - exposed
