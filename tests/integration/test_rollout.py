@@ -28,10 +28,12 @@ def test_converge_runs_every_started_stack_and_holds_the_rest(converged, sandbox
     assert {"chat-main-server-1", "gateway-litellm-1", "proxy-nginx-1"} <= running("main")
     assert "gemma-edge-server-1" in running("edge")
     assert "gemma-orin-server-1" in running("orin")
-    # Held stacks: files put and validated, nothing running, the reason in the run's output.
-    assert running("nx") == set()
-    assert set(ssh("nx", f"ls {STACKS}").split()) == {"embed", "qdrant", "rerank"}
+    # Held stacks: files put and validated, not running, the reason in the run's output. What
+    # runs on nx is the Ray head of the distributed lane (its vLLM held) and the node exporter.
+    assert running("nx") == {"ray-head-ray-1", "node-exporter-nx-node-exporter-1"}
+    assert set(ssh("nx", f"ls {STACKS}").split()) == {"embed", "qdrant", "rerank", "ray-head", "vllm-ray", "node-exporter-nx"}
     assert "qdrant rendered and validated, not started: no registry" in converged.log
+    assert "vllm-ray rendered and validated, not started: no GPU in the sandbox: vLLM needs CUDA" in converged.log
 
 
 def test_a_second_run_changes_nothing(converged):
@@ -65,8 +67,8 @@ def test_a_rebooted_host_is_serving_when_the_rerun_returns(converged, sandbox):
     testhosts.up(["main"])
     run = deploy()
     assert run.code == 0 and not run.failed_hosts, run.log[-3000:]
-    assert health("main") == {"chat-main-server-1": "healthy", "gateway-litellm-1": "healthy",
-                              "proxy-nginx-1": "healthy"}
+    assert health("main") == {"chat-main-server-1": "healthy", "gateway-litellm-1": "healthy", "proxy-nginx-1": "healthy",
+                              "node-exporter-main-node-exporter-1": "healthy", "prometheus-prometheus-1": "healthy"}
     response = smoke.chat(sandbox, smoke.gateway_key(sandbox))
     assert response.status_code == 200, response.text + logs("main", "gateway-litellm-1")
 
@@ -100,8 +102,9 @@ def test_moving_retrieval_and_the_vision_lane_between_nx_and_orin(converged, san
     assert run.code == 0, run.log[-3000:]
     assert "gemma-orin-server-1" not in running("orin")
     assert "gemma-orin-server-1" in running("nx")
-    assert set(ssh("orin", f"ls {STACKS}").split()) == {"embed", "nanoowl", "qdrant", "rerank"}
-    assert set(ssh("nx", f"ls {STACKS}").split()) == {"gemma-orin"}
+    # The distributed lane's Ray nodes and each host's exporter stay where they were.
+    assert set(ssh("orin", f"ls {STACKS}").split()) == {"embed", "nanoowl", "qdrant", "rerank", "ray-orin", "node-exporter-orin"}
+    assert set(ssh("nx", f"ls {STACKS}").split()) == {"gemma-orin", "ray-head", "vllm-ray", "node-exporter-nx"}
     nx = sandbox.hosts["nx"].address
     assert f"http://{nx}:8080/v1" in ssh("main", f"cat {STACKS}/gateway/config.yaml")
     response = smoke.chat(sandbox, smoke.gateway_key(sandbox), alias="vision", max_tokens=2)
@@ -127,7 +130,9 @@ def test_a_model_that_does_not_match_its_lock_is_refused_and_the_good_one_kept(c
 
     run = deploy(data={"aistack_model_lock": str(lock)})
     assert run.code != 0
-    assert set(run.failed_hosts) == {"main", "edge", "orin"}, run.failed_hosts
+    # Every host that opens the model refuses it: the three lanes, and nx whose Ray head loads the
+    # distributed lane's shard of it.
+    assert set(run.failed_hosts) == {"main", "edge", "orin", "nx"}, run.failed_hosts
     assert f"refused: sha256 {hashlib.sha256(bytes(data)).hexdigest()}" in run.log
     assert ssh("main", "sha256sum /srv/models/tiny-llama/tiny.gguf").split()[0] == good
     assert start_times() == before
