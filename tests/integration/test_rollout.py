@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 
 import httpx
@@ -131,8 +132,10 @@ def test_a_model_that_does_not_match_its_lock_is_refused_and_the_good_one_kept(c
     run = deploy(data={"aistack_model_lock": str(lock)})
     assert run.code != 0
     # Every host that opens the model refuses it: the three lanes, and nx whose Ray head loads the
-    # distributed lane's shard of it.
-    assert set(run.failed_hosts) == {"main", "edge", "orin", "nx"}, run.failed_hosts
+    # distributed lane's shard of it. With every host failed pyinfra stops ("No hosts remaining")
+    # before its JSON report, so the refusals are read from the run's output.
+    refused = set(re.findall(r"\[(\w+)\]\s+/srv/models/tiny-llama/tiny.gguf: refused", run.log))
+    assert refused == {"main", "edge", "orin", "nx"}, run.log[-3000:]
     assert f"refused: sha256 {hashlib.sha256(bytes(data)).hexdigest()}" in run.log
     assert ssh("main", "sha256sum /srv/models/tiny-llama/tiny.gguf").split()[0] == good
     assert start_times() == before
