@@ -7,7 +7,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .model import VLLM, Asr, Cluster, Detector, GpuService, Host, LlamaCpp, RayNode, SGLang, Tts
+from .model import (
+    VLLM,
+    Asr,
+    Cluster,
+    Detector,
+    GpuService,
+    Host,
+    LlamaCpp,
+    RayNode,
+    SGLang,
+    Tts,
+)
 from .model.catalogue import Arch, ModelSpec, total_bytes
 
 MIB = 1024 * 1024
