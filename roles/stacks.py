@@ -50,6 +50,11 @@ def converge(plan: HostRollout) -> None:
                          commands=[f"{compose(stack.project, stack.directory)} {up}"],
                          _if=_changed(puts[stack.service], or_=not_serving))
         barrier(name="Every host has started this phase's stacks", label=f"phase {phase}")
+    for stack in host.loop([s for s in started if any(c.reload_signal for c in s.containers)]):
+        cli = compose(stack.project, stack.directory)
+        server.shell(name="Changed config reloaded in place (by signal)",
+                     commands=[f"{cli} kill -s {c.reload_signal} {c.name}" for c in stack.containers if c.reload_signal],
+                     _if=_changed(puts[stack.service]))
 
 
 def _changed(ops: list, or_: bool = False) -> Callable[[], bool]:

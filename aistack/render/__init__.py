@@ -69,8 +69,11 @@ def label_config_hashes(stack: Stack, configs: dict[str, RenderedFile]) -> None:
 
     Compose recreates a container when its definition changes, not when a bind-mounted file
     does: the label makes an edited nginx.conf or config.yaml restart exactly its container.
+    A container that reloads on a signal gets no label: deploy signals it.
     """
     for container in stack.containers:
+        if container.reload_signal:
+            continue  # signalled by deploy instead (roles/stacks.py)
         mounted = sorted(v.split(":", 1)[0] for v in container.volumes if v.split(":", 1)[0] in configs)
         if mounted:
             digest = hashlib.sha256("".join(configs[m].content for m in mounted).encode()).hexdigest()

@@ -40,6 +40,9 @@ class Container:
     cap_add: list[str] = field(default_factory=list)
     pid_host: bool = False
     user: str | None = None
+    # Rereads its config files on this signal: deploy signals it when they change instead of
+    # letting compose recreate it (Prometheus then marks a dropped target's series stale at once).
+    reload_signal: str | None = None
 
 
 @dataclass(frozen=True)

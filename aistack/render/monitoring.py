@@ -238,6 +238,9 @@ def prometheus(b: StackBuilder, name: str, prom: Prometheus, host: Host, stack: 
         volumes=volumes,
         named_volumes={"prometheus-data": "/prometheus"},
         healthcheck=wget_probe(url_host(bind), prom.port, "/-/ready"),
+        # A restart leaves a dropped target's last sample current for 5 minutes (a switched lane
+        # then shows as an active lane down); a reload marks its series stale at once.
+        reload_signal="SIGHUP",
     ))
 
 

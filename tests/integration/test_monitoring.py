@@ -74,7 +74,9 @@ def test_queried_llamacpp_and_litellm_metrics_are_what_the_servers_expose(cluste
 
 def test_a_healthy_sandbox_fires_no_alert(cluster):
     assert prometheus_api(cluster, "rules")["groups"][0]["rules"], "rules were not loaded"
-    assert [a["labels"]["alertname"] for a in prometheus_api(cluster, "alerts")["alerts"]] == []
+    # A lane restarted by the converge is down for at most one scrape: give it two.
+    quiet = wait_for(lambda: not prometheus_api(cluster, "alerts")["alerts"], timeout_s=40)
+    assert quiet, [a["labels"] for a in prometheus_api(cluster, "alerts")["alerts"]]
 
 
 def test_a_stopped_lane_is_alerted(cluster, baseline):
@@ -86,5 +88,5 @@ def test_a_stopped_lane_is_alerted(cluster, baseline):
 
     # `for: 2m`: pending first, then firing.
     pending = wait_for(lane_down, timeout_s=60)
-    assert pending and pending[0]["labels"]["service"] == "gemma-orin", pending
+    assert [a["labels"]["service"] for a in pending] == ["gemma-orin"], pending
     assert pending[0]["state"] in ("pending", "firing")
