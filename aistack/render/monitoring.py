@@ -216,7 +216,7 @@ def alert_rules(cluster: Cluster) -> list[Rule]:
 def prometheus(b: StackBuilder, name: str, prom: Prometheus, host: Host, stack: Stack) -> None:
     image, entrypoint = b.image(name)
     bind = b.bind(name)
-    jobs = scrape_jobs(b.cluster, host, b._reach)
+    jobs = scrape_jobs(b.cluster, host, b.reach)
     mon = b.cluster.monitoring
     stack.configs["prometheus.yml"] = ("prometheus/prometheus.yml.j2", {
         "p": {"service": name, "host": host.name, "interval_s": mon.scrape_interval_s, "jobs": jobs}})
@@ -248,7 +248,7 @@ def grafana(b: StackBuilder, name: str, g: Grafana, host: Host, stack: Stack) ->
     image, entrypoint = b.image(name)
     bind = b.bind(name)
     source = b.cluster.services[g.prometheus]
-    prom_url = f"http://{b._reach(g.prometheus, host)}:{source.port}"
+    prom_url = f"http://{b.reach(g.prometheus, host)}:{source.port}"
     stack.configs["datasource.yaml"] = ("grafana/datasource.yaml.j2", {"url": prom_url})
     stack.configs["dashboards.yaml"] = ("grafana/dashboards.yaml.j2", {})
     mounts = [f"{stack.directory}/datasource.yaml:/etc/grafana/provisioning/datasources/aistack.yaml:ro",

@@ -343,10 +343,10 @@ class StackBuilder:
         t = self.cluster.timeouts
         gw_name, gateway = self.cluster.one(Gateway)
         ui_name, webui = self.cluster.one(WebUI)
-        upstreams = [{"name": "gateway", "address": self._reach(gw_name, host), "port": gateway.port}]
+        upstreams = [{"name": "gateway", "address": self.reach(gw_name, host), "port": gateway.port}]
         locations = [{"path": "/v1/", "upstream": "gateway", "websocket": False}]
         if webui is not None:
-            upstreams.append({"name": "webui", "address": self._reach(ui_name, host), "port": webui.port})
+            upstreams.append({"name": "webui", "address": self.reach(ui_name, host), "port": webui.port})
             locations.append({"path": "/", "upstream": "webui", "websocket": True})
         else:
             locations.append({"path": "/", "upstream": "gateway", "websocket": False})
@@ -379,7 +379,7 @@ class StackBuilder:
             )
         )
 
-    def _reach(self, name: str, from_host: Host) -> str:
+    def reach(self, name: str, from_host: Host) -> str:
         """The address a service is reached at from another service's host."""
         address, _ = self.cluster.endpoint(name)
         if self.cluster.services[name].host == from_host.name and address == "0.0.0.0":
@@ -403,7 +403,7 @@ class StackBuilder:
         secrets = secret_file(host, name)
         gw_name, gateway = self.cluster.one(Gateway)
         stack.secrets.append(self.webui_secret(secrets, ui, host, gw_name))
-        gateway_url = f"http://{self._reach(gw_name, host)}:{gateway.port}/v1"
+        gateway_url = f"http://{self.reach(gw_name, host)}:{gateway.port}/v1"
         env = {
             "HOST": bind,
             "PORT": str(ui.port),
