@@ -74,8 +74,8 @@ class Monitoring(StrictModel):
     jetson_exporter_port: int = Field(9102, ge=1, le=65535)
     node_exporter: bool = True
     gpu_exporter: bool = tuned(True, "DCGM exporter: memory, utilisation, power, temperature, Xid, throttling (001)")
-    scrape_interval_s: int = Field(15, ge=1, le=300)
-    retention_days: int = Field(15, ge=1)
+    scrape_interval_s: int = Field(15, ge=1, le=300)  # the 2-10 min alert windows hold several samples
+    retention_days: int = Field(15, ge=1)  # Prometheus' own default
     alerts: AlertThresholds = AlertThresholds()
     not_started: dict[MonitoringPart, str] = {}  # part -> why it is rendered but not run here
 
@@ -461,9 +461,15 @@ class Cluster(StrictModel):
 
     def _check_distributed(self) -> list[Problem]:
         lane = self.distributed
-        if lane is None:
-            return []
+        # The Ray executor needs the lane's Ray nodes, which only `distributed:` starts.
         problems = [
+            Problem(s.host, f"services.{n}.executor", "the Ray executor runs only on the distributed lane: declare it "
+                    "under `distributed:`")
+            for n, s in self.of_kind(VLLM).items() if s.executor == "ray" and (lane is None or n != lane.name)
+        ]
+        if lane is None:
+            return problems
+        problems += [
             Problem(None, "distributed.head" if node == lane.head else "distributed.workers", f"unknown host {node!r}")
             for node in lane.nodes
             if node not in self.hosts

@@ -26,6 +26,8 @@ from .services import (
 if TYPE_CHECKING:
     from .cluster import Cluster, Monitoring, RayLane
 
+RAY_HEAD = "ray-head"  # the head node's service; workers are ray-<host>
+
 
 def add_generated(cluster: Cluster) -> list[Problem]:
     """Add the generated services to `cluster.services`; problems name the block that implies them."""
@@ -67,12 +69,12 @@ def distributed_services(cluster: Cluster, lane: RayLane) -> dict[str, Any]:
             engine_share=lane.gpu_memory_utilization if role == "worker" else None,
         )
 
-    found: dict[str, Any] = {"ray-head": node(lane.head, "head")}
+    found: dict[str, Any] = {RAY_HEAD: node(lane.head, "head")}
     found |= {f"ray-{worker}": node(worker, "worker") for worker in lane.workers}
     found[lane.name] = VLLM(
         kind="vllm", host=lane.head, port=lane.port, bind=lane.bind, model=lane.model, quant=lane.quant,
         gpus=gpus(lane.head), tp_size=lane.tp_size, pp_size=lane.pp_size, executor="ray",
-        wait_for_nodes=len(lane.nodes), gpu_memory_utilization=lane.gpu_memory_utilization,
+        gpu_memory_utilization=lane.gpu_memory_utilization,
         image=lane.image, not_started=lane.not_started,
     )
     return found
@@ -81,8 +83,8 @@ def distributed_services(cluster: Cluster, lane: RayLane) -> dict[str, Any]:
 def monitoring_services(cluster: Cluster, mon: Monitoring) -> dict[str, Any]:
     """Prometheus and Grafana beside the gateway (or on `monitoring.host`), a node exporter on
     every host, a GPU exporter on every host with a GPU."""
-    gateway_host = next((s.host for s in cluster.services.values() if isinstance(s, Gateway)), None)
-    where = mon.host or gateway_host or next(iter(cluster.hosts), None)
+    _, gateway = cluster.one(Gateway)
+    where = mon.host or (gateway.host if gateway else next(iter(cluster.hosts), None))
     if where not in cluster.hosts:
         return {}  # an unknown monitoring.host: _check_monitoring names it
     held = mon.not_started

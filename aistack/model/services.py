@@ -99,7 +99,6 @@ class VLLM(LanePlacement):
     kv_cache_dtype: EngineKvType = "auto"
     pp_size: int = Field(1, ge=1)  # pipeline stages: >1 only on the distributed lane (004)
     executor: Literal["mp", "ray"] = "mp"  # "ray": ranks run on the lane's Ray nodes (004)
-    wait_for_nodes: int = Field(1, ge=1)  # Ray nodes that must have joined before serving
     enable_prefix_caching: bool = tuned(True, "a shared system prompt cut TTFT 12-17x for the second user (003)")
 
 

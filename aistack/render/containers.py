@@ -99,6 +99,16 @@ def http_probe(address: str, port: int, path: str) -> list[str]:
     return ["CMD-SHELL", f"curl -fsS http://{url_host(address)}:{port}{path} >/dev/null || exit 1"]
 
 
+def wget_probe(address: str, port: int, path: str) -> list[str]:
+    """For busybox-based images (the Prometheus family, Grafana): wget, not curl."""
+    return ["CMD", "wget", "-q", "-O", "/dev/null", f"http://{url_host(address)}:{port}{path}"]
+
+
+def tcp_probe(address: str, port: int) -> list[str]:
+    """For images with neither curl nor wget (Qdrant, DCGM's Ubuntu): bash's /dev/tcp."""
+    return ["CMD-SHELL", f"bash -c 'exec 3<>/dev/tcp/{url_host(address)}/{port}' || exit 1"]
+
+
 def url_host(address: str) -> str:
     # Probing 0.0.0.0 means probing loopback.
     return "127.0.0.1" if address == "0.0.0.0" else address

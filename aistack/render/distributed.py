@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..model import VLLM, Host, RayNode
+from ..model.generated import RAY_HEAD
 from .containers import (
     CONTAINER_MODELS,
     GPU_ENGINE_START_S,
@@ -84,7 +85,7 @@ def ray_node(b: StackBuilder, name: str, node: RayNode, host: Host, stack: Stack
 def vllm_on_ray(b: StackBuilder, name: str, lane: VLLM, host: Host, stack: Stack, max_num_seqs: int) -> None:
     image, _ = b.image(name)
     bind = b.bind(name)
-    head = next(n for n in b.cluster.of_kind(RayNode).values() if n.role == "head" and n.lane == name)
+    head = b.cluster.services[RAY_HEAD]
     stack.configs["wait_for_nodes.py"] = ("ray/wait_for_nodes.py", {})
     container = Container(
         name="vllm",
@@ -95,7 +96,7 @@ def vllm_on_ray(b: StackBuilder, name: str, lane: VLLM, host: Host, stack: Stack
                           max_num_seqs=max_num_seqs),
         environment=node_env(host.address, head.nic, head.ib_hca) | {
             "RAY_ADDRESS": f"{head.head_address}:{head.port}",
-            "AISTACK_RAY_NODES": str(lane.wait_for_nodes),
+            "AISTACK_RAY_NODES": str(len(b.cluster.distributed.nodes)),
             "AISTACK_RAY_GPUS": str(lane.tp_size * lane.pp_size),
             "AISTACK_RAY_WAIT_S": str(JOIN_WAIT_S),
             "HF_HUB_OFFLINE": "1",

@@ -26,7 +26,15 @@ from ..model import (
     RayNode,
     SGLang,
 )
-from .containers import Container, Secret, Stack, secret_file, url_host
+from .containers import (
+    Container,
+    Secret,
+    Stack,
+    secret_file,
+    tcp_probe,
+    url_host,
+    wget_probe,
+)
 from .dashboards import dashboards
 
 if TYPE_CHECKING:
@@ -223,8 +231,8 @@ def prometheus(b: StackBuilder, name: str, prom: Prometheus, host: Host, stack: 
     stack.configs["rules.yml"] = ("prometheus/rules.yml.j2", {"rules": alert_rules(b.cluster)})
     volumes = [f"{stack.directory}/prometheus.yml:/etc/prometheus/prometheus.yml:ro",
                f"{stack.directory}/rules.yml:/etc/prometheus/rules.yml:ro"]
-    gateway = next(iter(b.cluster.of_kind(Gateway)), None)
-    if any(job.bearer_file for job in jobs) and gateway is not None:
+    if any(job.bearer_file for job in jobs):  # the gateway beside Prometheus is scraped with its key
+        gateway, _ = b.cluster.one(Gateway)
         key = secret_file(host, f"{name}-gateway-key")
         stack.secrets.append(Secret(key, {}, copied={"KEY": (secret_file(host, gateway), "LITELLM_MASTER_KEY")},
                                     value_only=True, owner=PROMETHEUS_UID))
@@ -237,7 +245,7 @@ def prometheus(b: StackBuilder, name: str, prom: Prometheus, host: Host, stack: 
                  f"--storage.tsdb.retention.time={mon.retention_days}d", f"--web.listen-address={bind}:{prom.port}"],
         volumes=volumes,
         named_volumes={"prometheus-data": "/prometheus"},
-        healthcheck=wget_probe(url_host(bind), prom.port, "/-/ready"),
+        healthcheck=wget_probe(bind, prom.port, "/-/ready"),
         # A restart leaves a dropped target's last sample current for 5 minutes (a switched lane
         # then shows as an active lane down); a reload marks its series stale at once.
         reload_signal="SIGHUP",
@@ -305,7 +313,7 @@ def gpu_exporter(b: StackBuilder, name: str, e: GpuExporter, host: Host, stack: 
                          "JETSON_EXPORTER_TEGRASTATS": "/usr/bin/tegrastats"},
             volumes=[f"{stack.directory}/exporter.py:/opt/aistack/exporter.py:ro", "/usr/bin/tegrastats:/usr/bin/tegrastats:ro"],
             healthcheck=["CMD", "python3", "-c",
-                         f"import urllib.request; urllib.request.urlopen('http://{bind}:{e.port}/health', timeout=4)"],
+                         f"import urllib.request; urllib.request.urlopen('http://{url_host(bind)}:{e.port}/health', timeout=4)"],
         )
     else:
         stack.configs["counters.csv"] = ("dcgm/counters.csv.j2", {"counters": DCGM_COUNTERS})
@@ -316,12 +324,7 @@ def gpu_exporter(b: StackBuilder, name: str, e: GpuExporter, host: Host, stack: 
             command=["--address", f"{bind}:{e.port}", "--collectors", "/etc/dcgm-exporter/aistack.csv"],
             volumes=[f"{stack.directory}/counters.csv:/etc/dcgm-exporter/aistack.csv:ro"],
             cap_add=["SYS_ADMIN"],  # DCGM's profiling counters (FACTS.md)
-            # Ubuntu-based, no curl or wget: bash's /dev/tcp, as for Qdrant.
-            healthcheck=["CMD-SHELL", f"bash -c 'exec 3<>/dev/tcp/{url_host(bind)}/{e.port}' || exit 1"],
+            healthcheck=tcp_probe(bind, e.port),
         )
     stack.containers.append(b.gpu(container, host, e.gpus))
 
-
-def wget_probe(address: str, port: int, path: str) -> list[str]:
-    """The Prometheus-family images are busybox-based: wget, not curl."""
-    return ["CMD", "wget", "-q", "-O", "/dev/null", f"http://{address}:{port}{path}"]

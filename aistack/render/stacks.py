@@ -37,7 +37,7 @@ from .containers import (
     http_probe,
     secret_file,
     stack_dir,
-    url_host,
+    tcp_probe,
 )
 from .distributed import ray_node, vllm_on_ray
 from .engine_args import llamacpp_args, llamacpp_build, sglang_args, vllm_args
@@ -258,8 +258,7 @@ class StackBuilder:
                 },
                 env_files=[secrets],  # QDRANT__SERVICE__API_KEY
                 volumes=[f"{host.storage.vectors}/qdrant:/qdrant/storage"],
-                # The image has no curl: probe with bash's /dev/tcp.
-                healthcheck=["CMD-SHELL", f"bash -c 'exec 3<>/dev/tcp/{url_host(bind)}/{q.port}' || exit 1"],
+                healthcheck=tcp_probe(bind, q.port),
             )
         )
 

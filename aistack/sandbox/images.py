@@ -89,32 +89,30 @@ def fetch_llama_cpp_source(ctx: Path) -> None:
     shutil.copy2(cached, ctx / name)
 
 
-def fetch_litellm_wheels(ctx: Path) -> None:
-    """Stage wheels for ``litellm[proxy]==LITELLM_VERSION`` (cp313, manylinux) into ctx/wheels."""
-    cached = CACHE_DIR / "wheels" / (f"litellm-{LITELLM_VERSION}-prisma-{PRISMA_VERSION}-prometheus-{PROMETHEUS_CLIENT_VERSION}"
-                                     f"-cp{TARGET_PYTHON.replace('.', '')}")
+def _stage_wheels(ctx: Path, cache_name: str, requirements: list[str]) -> None:
+    """Download wheels for the base image's interpreter (cp313, manylinux) once into the cache,
+    then copy them into ctx/wheels."""
+    cached = CACHE_DIR / "wheels" / f"{cache_name}-cp{TARGET_PYTHON.replace('.', '')}"
     done = cached / ".complete"
     if not done.exists():
         platforms = [a for p in TARGET_PLATFORMS for a in ("--platform", p)]
-        _pip("download", f"litellm[proxy]=={LITELLM_VERSION}", f"prisma=={PRISMA_VERSION}",
-             f"prometheus-client=={PROMETHEUS_CLIENT_VERSION}", "-d", str(cached),
+        _pip("download", *requirements, "-d", str(cached),
              "--only-binary=:all:", "--python-version", TARGET_PYTHON, "--implementation", "cp",
              *platforms)
         done.touch()
     shutil.copytree(cached, ctx / "wheels", ignore=shutil.ignore_patterns(".complete"))
+
+
+def fetch_litellm_wheels(ctx: Path) -> None:
+    """Stage wheels for ``litellm[proxy]==LITELLM_VERSION`` and what its proxy imports."""
+    _stage_wheels(ctx, f"litellm-{LITELLM_VERSION}-prisma-{PRISMA_VERSION}-prometheus-{PROMETHEUS_CLIENT_VERSION}",
+                  [f"litellm[proxy]=={LITELLM_VERSION}", f"prisma=={PRISMA_VERSION}",
+                   f"prometheus-client=={PROMETHEUS_CLIENT_VERSION}"])
 
 
 def fetch_ray_wheels(ctx: Path) -> None:
-    """Stage wheels for ``ray==RAY_VERSION`` (cp313, manylinux; no extras) into ctx/wheels."""
-    cached = CACHE_DIR / "wheels" / f"ray-{RAY_VERSION}-cp{TARGET_PYTHON.replace('.', '')}"
-    done = cached / ".complete"
-    if not done.exists():
-        platforms = [a for p in TARGET_PLATFORMS for a in ("--platform", p)]
-        _pip("download", f"ray=={RAY_VERSION}", "-d", str(cached),
-             "--only-binary=:all:", "--python-version", TARGET_PYTHON, "--implementation", "cp",
-             *platforms)
-        done.touch()
-    shutil.copytree(cached, ctx / "wheels", ignore=shutil.ignore_patterns(".complete"))
+    """Stage wheels for ``ray==RAY_VERSION`` (no extras)."""
+    _stage_wheels(ctx, f"ray-{RAY_VERSION}", [f"ray=={RAY_VERSION}"])
 
 
 @dataclass(frozen=True)

@@ -62,8 +62,12 @@ def test_queried_llamacpp_and_litellm_metrics_are_what_the_servers_expose(cluste
                     f"/v1/chat/completions -H \"Authorization: Bearer $LITELLM_MASTER_KEY\" -H 'Content-Type: application/json'"
                     f" -d '{body}'")
     wanted = {*LLAMACPP.values(), *LITELLM.values()}
-    names = wait_for(lambda: wanted <= set(prometheus_api(cluster, "label/__name__/values")) and
-                     set(prometheus_api(cluster, "label/__name__/values")), timeout_s=120)
+
+    def scraped() -> set[str] | None:
+        names = set(prometheus_api(cluster, "label/__name__/values"))
+        return names if wanted <= names else None
+
+    names = wait_for(scraped, timeout_s=120)
     assert names, f"never scraped: {sorted(wanted - set(prometheus_api(cluster, 'label/__name__/values')))}"
     # And the rendered dashboards and rules query nothing else from these two.
     files = render_cluster(cluster)["main"].files

@@ -132,3 +132,11 @@ def test_rays_gcs_on_every_interface_clashes_with_a_loopback_listener_on_its_por
     with pytest.raises(InventoryError) as refused:
         load_cluster(HOMELAB, [*DISTRIBUTED, "distributed.ray_port=6379"])
     assert "host main: distributed.ray_port: port 6379 on 0.0.0.0 is already used by webui" in str(refused.value)
+
+
+def test_the_ray_executor_outside_the_distributed_lane_is_refused_by_name():
+    from aistack.errors import InventoryError
+
+    with pytest.raises(InventoryError) as refused:
+        load_cluster(HOMELAB, ["services.chat-main.kind=vllm", "services.chat-main.executor=ray"])
+    assert "host main: services.chat-main.executor: the Ray executor runs only on the distributed lane" in str(refused.value)
