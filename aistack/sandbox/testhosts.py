@@ -145,6 +145,11 @@ def _container(client: docker.DockerClient, name: str):
 def _start_host(client: docker.DockerClient, host: TestHost, public_key: str):
     """Run one test host: the capabilities a nested dockerd needs, never --privileged."""
     existing = _container(client, host.container)
+    if existing is not None and existing.image.id != client.images.get(IMAGE).id:
+        # Built from an older test host image (its sshd or init changed): reimage it, disk and all,
+        # so the tests never run against a host that is not what this checkout builds.
+        _remove_host(client, host)
+        existing = None
     if existing is not None:
         if existing.status != "running":
             existing.start()
@@ -204,7 +209,10 @@ def _wait_for_ssh(host: TestHost, timeout_s: float = 90) -> str:
         finally:
             client.close()
         time.sleep(1)
-    raise TimeoutError(f"sandbox host {host.name}: no SSH with a running Docker engine on 127.0.0.1:{host.ssh_port} ({last})")
+    # The client only sees a dropped connection; sshd's log says why (a refused key, a penalty, a dead engine).
+    log = subprocess.run(["docker", "logs", "--tail", "15", host.container], capture_output=True, text=True)
+    raise TimeoutError(f"sandbox host {host.name}: no SSH with a running Docker engine on 127.0.0.1:{host.ssh_port} "
+                       f"({last}); its log ends:\n{log.stdout}{log.stderr}")
 
 
 def _load_images(host: TestHost, images: tuple[str, ...]) -> None:
@@ -266,6 +274,17 @@ def _write_known_hosts(lines: dict[str, str]) -> None:
     KNOWN_HOSTS.write_text("".join(f"{line}\n" for line in sorted(kept.values())))
 
 
+def _remove_host(client: docker.DockerClient, host: TestHost) -> None:
+    """Remove a host's container and its Docker disk (the inner engine's volume)."""
+    container = _container(client, host.container)
+    if container is not None:
+        container.remove(force=True, v=True)
+    try:
+        client.volumes.get(f"{host.container}-docker").remove(force=True)
+    except NotFound:
+        pass
+
+
 def stop(name: str) -> None:
     """Stop one host (as a powered-off node); ``up`` starts it again with its disk intact."""
     container = _container(_client(), container_name(name))
@@ -281,10 +300,7 @@ def down() -> list[str]:
         container.remove(force=True, v=True)
         removed.append(container.name)
     for host in hosts():
-        try:
-            client.volumes.get(f"{host.container}-docker").remove(force=True)
-        except NotFound:
-            pass
+        _remove_host(client, host)
     for network in client.networks.list(filters={"label": LABEL}):
         network.remove()
     KNOWN_HOSTS.unlink(missing_ok=True)

@@ -1,11 +1,13 @@
 #!/bin/sh
 # Test host init: host keys, authorized key, the inner Docker engine, then sshd in front.
-#   AUTHORIZED_KEYS  public key(s) for root (or mount /root/.ssh/authorized_keys)
+#   AUTHORIZED_KEYS  public key(s) for root on first boot (or mount /root/.ssh/authorized_keys)
 #   SSH_PORT         sshd port (default 22; set it when running with --network host)
 set -eu
 
 ssh-keygen -A >/dev/null
-if [ -n "${AUTHORIZED_KEYS:-}" ]; then
+# First boot only: afterwards the key is whatever `aistack sandbox up` last authorised. Rewriting
+# it from the creation-time env on every start raced that write and locked a restarted host out.
+if [ -n "${AUTHORIZED_KEYS:-}" ] && [ ! -e /root/.ssh/authorized_keys ]; then
     printf '%s\n' "$AUTHORIZED_KEYS" >/root/.ssh/authorized_keys
     chmod 0600 /root/.ssh/authorized_keys
 fi
