@@ -11,7 +11,7 @@ from ..errors import InventoryError, Problem
 from .base import StrictModel, tuned
 from .catalogue import ModelSpec, builtin
 from .generated import add_generated, port_field
-from .hosts import NAME, Host, Platform, check_address
+from .hosts import NAME, PORT_RANGE, Host, Platform, check_address
 from .locks import ImageLock, LockedImage
 from .services import (
     LLM_LANES,
@@ -119,6 +119,10 @@ class RayLane(StrictModel):
     @property
     def nodes(self) -> list[str]:
         return [self.head, *self.workers]
+
+
+# `ray start`'s --min-worker-port/--max-worker-port defaults (Ray 2.49).
+RAY_WORKER_PORTS = range(10002, 20000)
 
 
 # (service kind, platform tag) -> image key in the lock. Jetson images are per L4T major.
@@ -476,6 +480,23 @@ class Cluster(StrictModel):
         ]
         if lane.model not in self.models:
             problems.append(Problem(None, "distributed.model", f"unknown model {lane.model!r}"))
+        return problems + self._check_ray_ports(lane)
+
+    def _check_ray_ports(self, lane: RayLane) -> list[Problem]:
+        """`ray start` refuses any port of its own inside its worker ports (a ValueError, the node restarts)."""
+        workers = f"{RAY_WORKER_PORTS.start}-{RAY_WORKER_PORTS.stop - 1}"
+        problems = [
+            Problem(None, f"distributed.{field}", f"port {port} is inside Ray's worker ports {workers}")
+            for field in ("ray_port", "dashboard_port", "metrics_port")
+            if (port := getattr(lane, field)) in RAY_WORKER_PORTS
+        ]
+        # Ray picks its agents' ports at random at or above a port the kernel hands out: a low
+        # ephemeral range lands some starts inside the worker ports (seen in the sandbox).
+        for node in (n for n in lane.nodes if n in self.hosts):
+            ephemeral = self.hosts[node].tuning.ephemeral_ports
+            if ephemeral.start < RAY_WORKER_PORTS.stop and RAY_WORKER_PORTS.start < ephemeral.stop:
+                problems.append(Problem(node, f"hosts.{node}.tuning.sysctl", f"{PORT_RANGE} {ephemeral.start}-{ephemeral.stop - 1} overlaps "
+                                        f"Ray's worker ports {workers}: start it above {RAY_WORKER_PORTS.stop - 1}"))
         return problems
 
     def _check_images(self, lock: ImageLock) -> list[Problem]:

@@ -77,16 +77,38 @@ class Storage(StrictModel):
         return self
 
 
+PORT_RANGE = "net.ipv4.ip_local_port_range"
+KERNEL_PORT_RANGE = (32768, 60999)  # Linux's default ephemeral range
+
+
 class Tuning(StrictModel):
     """Kernel and process limits for hundreds of concurrent connections on the front hosts."""
 
     # Network sysctls are per network namespace: set on the host, they are what nginx and the
     # gateway see, and setting them never reaches past the host's own namespace.
     sysctl: dict[str, str] = tuned(
-        {"net.core.somaxconn": "4096", "net.ipv4.tcp_max_syn_backlog": "4096", "net.ipv4.ip_local_port_range": "10240 65000"},
-        "64-worker bursts and a 128-connection client pool queue at the accept backlog, not the engine (000)",
+        {"net.core.somaxconn": "4096", "net.ipv4.tcp_max_syn_backlog": "4096", "net.ipv4.ip_local_port_range": "20000 65000"},
+        "64-worker bursts and a 128-connection client pool queue at the accept backlog, not the engine (000); "
+        "ephemeral ports start above Ray's worker ports 10002-19999 (004, seen in the sandbox)",
     )
     nofile: int = tuned(65536, "each connection is a descriptor at nginx, the gateway's 8 workers and the engine (000)", ge=1024)
+
+    @field_validator("sysctl")
+    @classmethod
+    def _port_range(cls, sysctl: dict[str, str]) -> dict[str, str]:
+        value = sysctl.get(PORT_RANGE)
+        if value is not None:
+            found = re.fullmatch(r"\s*(\d+)\s+(\d+)\s*", value)
+            if not found or not 1 <= int(found[1]) <= int(found[2]) <= 65535:
+                raise ValueError(f"{PORT_RANGE} {value!r} is not 'LOW HIGH' within 1-65535")
+        return sysctl
+
+    @property
+    def ephemeral_ports(self) -> range:
+        """The source ports the kernel hands out (its own default when not set here)."""
+        value = self.sysctl.get(PORT_RANGE)
+        low, high = map(int, value.split()) if value is not None else KERNEL_PORT_RANGE
+        return range(low, high + 1)
 
 
 class Host(StrictModel):

@@ -47,6 +47,8 @@ CASES = [
     ("JetPack 6 image on JetPack 5", ["services.embed.image=llamacpp-jetson-r36"], 20, ["host nx", "services.embed.image", "r35.4.1"]),
     ("image not in the lock", ["services.qdrant.image=qdrant-nightly"], 20, ["host nx", "services.qdrant.image", "not in the image lock"]),
     ("embeddings alias serving chat", ["services.gateway.aliases.embed.0.service=chat-main"], 20, ["host main", "services.webui.embeddings", "serving embeddings"]),
+    ("port range not two numbers", ['hosts.edge.tuning.sysctl={"net.ipv4.ip_local_port_range": "lots"}'], 20,
+     ["host edge", "hosts.edge.tuning.sysctl", "'LOW HIGH'"]),
     ("two hosts, one SSH endpoint", ["hosts.nx.ssh.hostname=192.0.2.12"], 20, ["host nx", "same SSH endpoint", "orin"]),
     ("two active lanes on one GPU", ["services.gemma-edge.host=main", "services.gemma-edge.gpus=[1]", "services.gemma-edge.port=8090"], 20, ["one-lane-per-gpu", "main/gpu1", "chat-main, gemma-edge"]),
     # usage errors: the command line, not the inventory

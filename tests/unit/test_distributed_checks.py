@@ -7,6 +7,7 @@ import json
 import pytest
 
 from aistack.inventory import load_cluster
+from aistack.model.cluster import RAY_WORKER_PORTS
 from aistack.preflight import Level, distributed_findings
 from tests.conftest import HOMELAB, aistack
 
@@ -70,3 +71,23 @@ def test_plan_shows_the_lane_and_exits_with_its_level():
                   "--set", f"distributed={json.dumps({**GOOD, 'nic': None})}")
     assert run.code == 20
     assert "NCCL_SOCKET_IFNAME" in run.stdout
+
+
+@pytest.mark.parametrize(("overrides", "lane", "words"), [
+    (['hosts.edge.tuning.sysctl={"net.ipv4.ip_local_port_range": "10240 65000"}'], {},
+     ["host edge", "hosts.edge.tuning.sysctl", "10240-65000 overlaps Ray's worker ports 10002-19999"]),
+    ([], {"metrics_port": 12000}, ["distributed.metrics_port", "port 12000 is inside Ray's worker ports"]),
+])
+def test_a_port_ray_start_would_refuse_is_refused_before_any_host(overrides, lane, words):
+    """`ray start` stops with a ValueError when one of its ports falls inside its worker ports."""
+    args = ["plan", "--inventory", str(HOMELAB), "--set", BIG_EDGE, "--set", f"distributed={json.dumps({**GOOD, **lane})}"]
+    for item in overrides:
+        args += ["--set", item]
+    run = aistack(*args)
+    assert run.code == 20, run.stdout + run.stderr
+    assert all(w in run.stdout + run.stderr for w in words), run.stdout + run.stderr
+
+
+def test_the_tuned_ephemeral_ports_stay_clear_of_rays_worker_ports():
+    ephemeral = load_cluster(HOMELAB).hosts["main"].tuning.ephemeral_ports
+    assert ephemeral.start > RAY_WORKER_PORTS.stop - 1 and len(ephemeral) > 40_000
