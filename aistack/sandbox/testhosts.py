@@ -210,7 +210,7 @@ def _wait_for_ssh(host: TestHost, timeout_s: float = 90) -> str:
             client.close()
         time.sleep(1)
     # The client only sees a dropped connection; sshd's log says why (a refused key, a penalty, a dead engine).
-    log = subprocess.run(["docker", "logs", "--tail", "15", host.container], capture_output=True, text=True)
+    log = subprocess.run(["docker", "logs", "--tail", "15", host.container], capture_output=True, text=True, check=False)
     raise TimeoutError(f"sandbox host {host.name}: no SSH with a running Docker engine on 127.0.0.1:{host.ssh_port} "
                        f"({last}); its log ends:\n{log.stdout}{log.stderr}")
 
@@ -221,7 +221,7 @@ def _load_images(host: TestHost, images: tuple[str, ...]) -> None:
         want = subprocess.run(["docker", "image", "inspect", "-f", "{{.Id}}", image],
                               capture_output=True, text=True, check=True).stdout.strip()
         have = subprocess.run(["docker", "exec", host.container, "docker", "image", "inspect", "-f", "{{.Id}}", image],
-                              capture_output=True, text=True).stdout.strip()
+                              capture_output=True, text=True, check=False).stdout.strip()
         if have == want:
             continue
         save = subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE)
