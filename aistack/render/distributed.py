@@ -44,7 +44,7 @@ def node_env(node_address: str, nic: str | None, ib_hca: str | None) -> dict[str
 
 
 def ray_start_args(node: RayNode, address: str) -> list[str]:
-    """`ray start` for one node, after `ray` (the container's entrypoint)."""
+    """`ray start` for one node, the arguments of `ray` (the container's entrypoint)."""
     args = ["start", "--block", "--disable-usage-stats", "--node-ip-address", address]
     if node.role == "head":
         args += ["--head", "--port", str(node.port)]
@@ -71,7 +71,9 @@ def ray_node(b: StackBuilder, name: str, node: RayNode, host: Host, stack: Stack
     container = Container(
         name="ray",
         image=image,
-        entrypoint=["ray"],
+        # Ray caches a node's ports in its session dir under an id that survives a restart, so a
+        # port it refused once was refused on every restart after (seen in the sandbox): start clean.
+        entrypoint=["sh", "-c", f'rm -rf {RAY_TMP}/session_* && exec ray "$@"', "ray"],
         command=ray_start_args(node, address),
         environment=node_env(address, node.nic, node.ib_hca) | {"HF_HUB_OFFLINE": "1"},
         volumes=[f"{host.storage.models}:{CONTAINER_MODELS}:ro", f"{ray_tmp(host)}:{RAY_TMP}"],

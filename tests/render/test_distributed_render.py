@@ -44,7 +44,7 @@ def test_each_node_runs_ray_start_with_its_own_address_and_the_declared_gpus(lan
     _, head = compose(rendered, "main", "ray-head")
     _, worker = compose(rendered, "edge", "ray-edge")
     head, worker = head["ray"], worker["ray"]
-    assert head["entrypoint"] == ["ray"] and head["command"][:2] == ["start", "--block"]
+    assert 'exec ray "$@"' in head["entrypoint"][2] and head["command"][:2] == ["start", "--block"]
     assert head["command"][head["command"].index("--node-ip-address") + 1] == "192.0.2.10"
     assert "--head" in head["command"] and head["command"][head["command"].index("--port") + 1] == "6380"
     assert worker["command"][worker["command"].index("--address") + 1] == "192.0.2.10:6380"
