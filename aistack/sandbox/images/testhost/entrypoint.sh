@@ -6,7 +6,7 @@ set -eu
 
 ssh-keygen -A >/dev/null
 # First boot only: afterwards the key is whatever `aistack sandbox up` last authorised. Rewriting
-# it from the creation-time env on every start raced that write and locked a restarted host out.
+# it from the creation-time env on every start undid that on a restart and locked the host out.
 if [ -n "${AUTHORIZED_KEYS:-}" ] && [ ! -e /root/.ssh/authorized_keys ]; then
     printf '%s\n' "$AUTHORIZED_KEYS" >/root/.ssh/authorized_keys
     chmod 0600 /root/.ssh/authorized_keys
