@@ -8,12 +8,13 @@ rebooted) or stopped gets `up --wait`, so a run ends only when what it reports i
 from __future__ import annotations
 
 from collections.abc import Callable
+from hashlib import sha256
 from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.docker import DockerContainers
-from pyinfra.facts.files import FindDirectories
+from pyinfra.facts.files import FindDirectories, Sha256File
 from pyinfra.operations import files, server
 
 from aistack.operations import barrier, compose, stack_absent
@@ -21,6 +22,7 @@ from aistack.render.containers import Stack
 from aistack.rollout import HostRollout
 
 PROJECT_LABEL = "com.docker.compose.project"
+RELOAD_RECORD = ".reloaded"  # beside a stack's files: the config digests its containers were last signalled for
 PHASES = (0, 1, 2)  # Ray heads, Ray workers, everything else (aistack.render.containers.Stack.phase)
 
 
@@ -52,9 +54,15 @@ def converge(plan: HostRollout) -> None:
         barrier(name="Every host has started this phase's stacks", label=f"phase {phase}")
     for stack in host.loop([s for s in started if any(c.reload_signal for c in s.containers)]):
         cli = compose(stack.project, stack.directory)
+        signalled = [c for c in stack.containers if c.reload_signal]
+        # A run that put the files and failed before the signal leaves nothing changed for the
+        # next run to see: the record of what was last signalled keeps the reload owed.
+        record = "".join(f"{c.name} {c.config_digest}\n" for c in signalled)
+        owed = host.get_fact(Sha256File, path=f"{stack.directory}/{RELOAD_RECORD}") != sha256(record.encode()).hexdigest()
         server.shell(name="Changed config reloaded in place (by signal)",
-                     commands=[f"{cli} kill -s {c.reload_signal} {c.name}" for c in stack.containers if c.reload_signal],
-                     _if=_changed(puts[stack.service]))
+                     commands=[f"{cli} kill -s {c.reload_signal} {c.name}" for c in signalled],
+                     _if=_changed(puts[stack.service], or_=owed))
+        files.put(name="Reload recorded", src=StringIO(record), dest=f"{stack.directory}/{RELOAD_RECORD}", mode="644")
 
 
 def _changed(ops: list, or_: bool = False) -> Callable[[], bool]:

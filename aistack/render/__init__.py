@@ -69,15 +69,16 @@ def label_config_hashes(stack: Stack, configs: dict[str, RenderedFile]) -> None:
 
     Compose recreates a container when its definition changes, not when a bind-mounted file
     does: the label makes an edited nginx.conf or config.yaml restart exactly its container.
-    A container that reloads on a signal gets no label: deploy signals it.
+    A container that reloads on a signal gets no label: deploy signals it, and records the
+    hash it signalled for (roles/stacks.py).
     """
     for container in stack.containers:
-        if container.reload_signal:
-            continue  # signalled by deploy instead (roles/stacks.py)
         mounted = sorted(v.split(":", 1)[0] for v in container.volumes if v.split(":", 1)[0] in configs)
         if mounted:
-            digest = hashlib.sha256("".join(configs[m].content for m in mounted).encode()).hexdigest()
-            container.labels[CONFIG_HASH_LABEL] = digest[:16]
+            digest = hashlib.sha256("".join(configs[m].content for m in mounted).encode()).hexdigest()[:16]
+            container.config_digest = digest
+            if not container.reload_signal:
+                container.labels[CONFIG_HASH_LABEL] = digest
 
 
 def write_tree(rendered: dict[str, HostRender], out: Path) -> list[Path]:

@@ -43,6 +43,7 @@ class Container:
     # Rereads its config files on this signal: deploy signals it when they change instead of
     # letting compose recreate it (Prometheus then marks a dropped target's series stale at once).
     reload_signal: str | None = None
+    config_digest: str | None = None  # of the config files it mounts (render sets it)
 
 
 @dataclass(frozen=True)

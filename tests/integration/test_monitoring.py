@@ -13,7 +13,7 @@ import pytest
 from aistack.inventory import load_cluster
 from aistack.render import render_cluster
 from aistack.render.monitoring import LITELLM, LLAMACPP
-from tests.integration.sandbox_run import SANDBOX, ssh
+from tests.integration.sandbox_run import SANDBOX, deploy, ssh
 
 
 def prometheus_api(cluster, path: str) -> dict:
@@ -94,3 +94,24 @@ def test_a_stopped_lane_is_alerted(cluster, baseline):
     pending = wait_for(lane_down, timeout_s=60)
     assert [a["labels"]["service"] for a in pending] == ["gemma-orin"], pending
     assert pending[0]["state"] in ("pending", "firing")
+
+
+def test_a_reload_a_failed_run_left_owed_is_made_by_the_next_run(cluster, baseline):
+    """A run that put Prometheus' files and stopped before signalling it leaves the files right and
+    Prometheus on the old config; the next run sees no file change. It must reload all the same
+    (the sandbox's Prometheus once scraped a moved lane for 13 minutes that way)."""
+    rules = f"{cluster.hosts['main'].storage.state}/stacks/prometheus/rules.yml"
+
+    def gpu_hot() -> str:
+        groups = prometheus_api(cluster, "rules")["groups"]
+        return next(r["query"] for g in groups for r in g["rules"] if r["name"] == "GpuHot")
+
+    ssh("main", f"cp {rules} /tmp/rules.yml.baseline")
+    edited = deploy("monitoring.alerts.gpu_temp_c=80")
+    assert edited.code == 0, edited.log[-3000:]
+    assert wait_for(lambda: "> 80" in gpu_hot(), timeout_s=30), gpu_hot()
+    # What the failed run left: the baseline files on disk, never signalled.
+    ssh("main", f"cp /tmp/rules.yml.baseline {rules}")
+    rerun = deploy()
+    assert rerun.code == 0, rerun.log[-3000:]
+    assert wait_for(lambda: "> 85" in gpu_hot(), timeout_s=30), gpu_hot()
