@@ -54,15 +54,14 @@ def converge(plan: HostRollout) -> None:
         barrier(name="Every host has started this phase's stacks", label=f"phase {phase}")
     for stack in host.loop([s for s in started if any(c.reload_signal for c in s.containers)]):
         cli = compose(stack.project, stack.directory)
-        signalled = [c for c in stack.containers if c.reload_signal]
+        record = f"{stack.directory}/{RELOAD_RECORD}"
         # A run that put the files and failed before the signal leaves nothing changed for the
         # next run to see: the record of what was last signalled keeps the reload owed.
-        record = "".join(f"{c.name} {c.config_digest}\n" for c in signalled)
-        owed = host.get_fact(Sha256File, path=f"{stack.directory}/{RELOAD_RECORD}") != sha256(record.encode()).hexdigest()
+        owed = host.get_fact(Sha256File, path=record) != sha256(stack.reload_record.encode()).hexdigest()
         server.shell(name="Changed config reloaded in place (by signal)",
-                     commands=[f"{cli} kill -s {c.reload_signal} {c.name}" for c in signalled],
+                     commands=[f"{cli} kill -s {c.reload_signal} {c.name}" for c in stack.containers if c.reload_signal],
                      _if=_changed(puts[stack.service], or_=owed))
-        files.put(name="Reload recorded", src=StringIO(record), dest=f"{stack.directory}/{RELOAD_RECORD}", mode="644")
+        files.put(name="Reload recorded", src=StringIO(stack.reload_record), dest=record, mode="644")
 
 
 def _changed(ops: list, or_: bool = False) -> Callable[[], bool]:

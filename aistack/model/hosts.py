@@ -97,18 +97,24 @@ class Tuning(StrictModel):
     @classmethod
     def _port_range(cls, sysctl: dict[str, str]) -> dict[str, str]:
         value = sysctl.get(PORT_RANGE)
-        if value is not None:
-            found = re.fullmatch(r"\s*(\d+)\s+(\d+)\s*", value)
-            if not found or not 1 <= int(found[1]) <= int(found[2]) <= 65535:
-                raise ValueError(f"{PORT_RANGE} {value!r} is not 'LOW HIGH' within 1-65535")
+        if value is not None and _port_range(value) is None:
+            raise ValueError(f"{PORT_RANGE} {value!r} is not 'LOW HIGH' within 1-65535")
         return sysctl
 
     @property
     def ephemeral_ports(self) -> range:
         """The source ports the kernel hands out (its own default when not set here)."""
         value = self.sysctl.get(PORT_RANGE)
-        low, high = map(int, value.split()) if value is not None else KERNEL_PORT_RANGE
+        low, high = _port_range(value) if value is not None else KERNEL_PORT_RANGE
         return range(low, high + 1)
+
+
+def _port_range(value: str) -> tuple[int, int] | None:
+    """`ip_local_port_range` as the kernel reads it: 'LOW HIGH', or None if it is not that."""
+    found = re.fullmatch(r"\s*(\d+)\s+(\d+)\s*", value)
+    if found is None or not 1 <= int(found[1]) <= int(found[2]) <= 65535:
+        return None
+    return int(found[1]), int(found[2])
 
 
 class Host(StrictModel):

@@ -40,8 +40,9 @@ class Container:
     cap_add: list[str] = field(default_factory=list)
     pid_host: bool = False
     user: str | None = None
-    # Rereads its config files on this signal: deploy signals it when they change instead of
-    # letting compose recreate it (Prometheus then marks a dropped target's series stale at once).
+    # Rereads its config files on this signal: deploy signals it when they change (or a failed
+    # run left the signal owed) instead of letting compose recreate it (Prometheus then marks a
+    # dropped target's series stale at once).
     reload_signal: str | None = None
     config_digest: str | None = None  # of the config files it mounts (render sets it)
 
@@ -80,6 +81,12 @@ class Stack:
     @property
     def named_volumes(self) -> list[str]:
         return sorted({v for c in self.containers for v in c.named_volumes})
+
+    @property
+    def reload_record(self) -> str:
+        """What deploy records once it has signalled this stack's reloading containers: the config
+        digests each was signalled for. While the record on the host differs, a reload is owed."""
+        return "".join(f"{c.name} {c.config_digest}\n" for c in self.containers if c.reload_signal)
 
     @property
     def wait_s(self) -> int:
