@@ -7,12 +7,16 @@ AISTACK := $(VENV)/bin/aistack
 SANDBOX := inventory/sandbox.py
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps host-tools test unit demo rollout verify plan bench clean sandbox-down
+.PHONY: deps host-tools test unit demo rollout verify plan bench clean sandbox-down lock
 
-$(VENV)/.installed: pyproject.toml
+# Everything the venv holds comes from the committed lock, hashes checked; the project itself is
+# installed without resolving anything (its build backend is in the lock too). `make lock`
+# re-resolves the locks: a deliberate update, reviewed as a diff.
+LOCK := locks/python/dev.txt
+$(VENV)/.installed: pyproject.toml $(LOCK)
 	python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
 deps: $(VENV)/.installed
@@ -50,6 +54,10 @@ bench: deps host-tools
 
 sandbox-down: deps
 	$(AISTACK) sandbox down
+
+# Re-resolve the Python locks (the venv's and the LiteLLM and Ray images'); review the diff.
+lock: deps
+	$(PY) -m aistack.sandbox.pylocks
 
 clean:
 	rm -rf $(VENV) .pytest_cache

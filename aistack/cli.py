@@ -1,8 +1,9 @@
-"""The `aistack` command: plan (and, as they land, render, images, sandbox, verify)."""
+"""The `aistack` command: plan, render, switch, verify, images and models locks, the sandbox."""
 
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -218,7 +219,14 @@ app.add_typer(sandbox_app, name="sandbox")
 @sandbox_app.command("up")
 def sandbox_up(only: Annotated[list[str] | None, typer.Argument(help="hosts (default: all four)")] = None) -> None:
     """Build (cached) and start the four test hosts; reachable over SSH on 127.0.0.1."""
+    from rich.logging import RichHandler
+
     from .sandbox import testhosts
+
+    # Image builds and loads take minutes on a fresh machine: say what runs and how far it is.
+    logging.basicConfig(level=logging.INFO, format="%(message)s", datefmt="%H:%M:%S",
+                        handlers=[RichHandler(console=err, show_path=False, show_level=False)])
+    logging.getLogger("docker").setLevel(logging.WARNING)
 
     for host in testhosts.up(only):
         out.print(f"{host.name:5} ssh root@127.0.0.1 -p {host.ssh_port}  address {host.address}")

@@ -21,7 +21,7 @@ from pyinfra.facts.docker import DockerImage
 from pyinfra.facts.files import Directory, File, FileContents
 
 from .models_lock import LockedFile
-from .render.containers import Secret
+from .render.containers import Secret, Stack
 
 TOKEN_FN = "token() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n'; }"
 FORMAT_FIELD = re.compile(r"\{([A-Z0-9_]+)\}")
@@ -120,6 +120,20 @@ def barrier(label: str):
 def compose(project: str, directory: str) -> str:
     """`docker compose` on one stack: its project name and the compose file in its directory."""
     return f"docker compose -p {shlex.quote(project)} -f {shlex.quote(directory + '/compose.yaml')}"
+
+
+def compose_up(stack: Stack) -> str:
+    """`up -d --wait` that, when the stack does not come up healthy, quotes what its containers
+    logged and names a known cause (a container's failure_hints), then fails as compose did."""
+    q, cli = shlex.quote, compose(stack.project, stack.directory)
+    report = [f"{cli} ps -a >&2"]
+    for c in stack.containers:
+        report.append(f"logs=$({cli} logs --no-color --tail 40 {q(c.name)} 2>&1); printf '%s\\n' \"$logs\" >&2")
+        for pattern, meaning in c.failure_hints:
+            report.append(f"if printf '%s' \"$logs\" | grep -Eq {q(pattern)}; then "
+                          f"echo {q(f'{stack.service}/{c.name}: {meaning}')} >&2; fi")
+    return (f"{cli} up -d --remove-orphans --wait --wait-timeout {stack.wait_s} "
+            f"|| {{ rc=$?; {'; '.join(report)}; exit $rc; }}")
 
 
 @operation()

@@ -51,7 +51,6 @@ patch = {
     # A route to a parked lane is left out of the gateway until that lane runs.
     "services.gateway.aliases.vision": [{"service": "gemma-edge"}, {"service": "gemma-edge-alt"},
                                         {"service": "gemma-orin", "weight": 1}],
-    "services.gateway.workers": 2,  # two CPU-only test hosts share this machine's cores
     # Held stacks keep the real hosts' images, so their compose files are the ones a GPU host gets.
     "services.whisper.not_started": f"{_NO_GPU}; faster-whisper weights are not fetched here",
     "services.whisper.image": "speaches-cuda",

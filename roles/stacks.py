@@ -17,7 +17,7 @@ from pyinfra.facts.docker import DockerContainers
 from pyinfra.facts.files import FindDirectories, Sha256File
 from pyinfra.operations import files, server
 
-from aistack.operations import barrier, compose, stack_absent
+from aistack.operations import barrier, compose, compose_up, stack_absent
 from aistack.render.containers import Stack
 from aistack.rollout import HostRollout
 
@@ -47,9 +47,8 @@ def converge(plan: HostRollout) -> None:
     for phase in host.loop(PHASES):
         for stack in host.loop([s for s in started if s.phase == phase]):
             not_serving = bool({c.name for c in stack.containers} - healthy.get(stack.project, set()))
-            up = f"up -d --remove-orphans --wait --wait-timeout {stack.wait_s}"
             server.shell(name="Started stacks: up and healthy (when changed, stopped or not yet healthy)",
-                         commands=[f"{compose(stack.project, stack.directory)} {up}"],
+                         commands=[compose_up(stack)],
                          _if=_changed(puts[stack.service], or_=not_serving))
         barrier(name="Every host has started this phase's stacks", label=f"phase {phase}")
     for stack in host.loop([s for s in started if any(c.reload_signal for c in s.containers)]):

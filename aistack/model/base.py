@@ -7,8 +7,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-# A reason must name the field report it comes from, e.g. "(000)" or "(002, 003)".
-SEED_REF = re.compile(r"\((?:0\d\d)(?:, ?0\d\d)*\)")
+# A reason must name the field report it comes from, e.g. "(000)" or "(002, 003)", or our own
+# measurement, e.g. "(measured: LiteLLM 1.106.2 on 2 cores)".
+SEED_REF = re.compile(r"\((?:0\d\d(?:, ?0\d\d)*|measured: [^)]+)\)")
 
 
 class StrictModel(BaseModel):
@@ -20,7 +21,7 @@ class StrictModel(BaseModel):
 def tuned(default: Any, why: str, **kwargs: Any) -> Any:
     """A field default that load testing established; `why` names the finding (seed number)."""
     if not SEED_REF.search(why):
-        raise ValueError(f"tuned default needs a seed reference like '(000)': {why!r}")
+        raise ValueError(f"tuned default needs a seed reference like '(000)' or '(measured: ...)': {why!r}")
     extra = dict(kwargs.pop("json_schema_extra", None) or {})
     extra["tuned"] = True
     return Field(default, description=why, json_schema_extra=extra, **kwargs)

@@ -45,6 +45,8 @@ class Container:
     # dropped target's series stale at once).
     reload_signal: str | None = None
     config_digest: str | None = None  # of the config files it mounts (render sets it)
+    # (regex, meaning): a start that fails and logs a match is named by its meaning, log quoted.
+    failure_hints: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,13 @@ def secret_file(host: Host, service: str) -> str:
 
 def http_probe(address: str, port: int, path: str) -> list[str]:
     return ["CMD-SHELL", f"curl -fsS http://{url_host(address)}:{port}{path} >/dev/null || exit 1"]
+
+
+def python_probe(address: str, port: int, path: str) -> list[str]:
+    """For images with python3 but neither curl nor wget (LiteLLM's Chainguard image):
+    urlopen raises, so exits non-zero, on anything but a 2xx answer."""
+    url = f"http://{url_host(address)}:{port}{path}"
+    return ["CMD", "python3", "-c", f"import urllib.request; urllib.request.urlopen({url!r}, timeout=5)"]
 
 
 def wget_probe(address: str, port: int, path: str) -> list[str]:

@@ -35,6 +35,7 @@ from .containers import (
     Secret,
     Stack,
     http_probe,
+    python_probe,
     secret_file,
     stack_dir,
     tcp_probe,
@@ -327,12 +328,18 @@ class StackBuilder:
                 name="litellm",
                 image=image,
                 entrypoint=entrypoint,
-                command=["--config", "/app/config.yaml", "--host", bind, "--port", str(gw.port), "--num_workers", str(gw.workers)],
+                command=["--config", "/app/config.yaml", "--host", bind, "--port", str(gw.port), "--num_workers", str(gw.workers),
+                         "--timeout_worker_healthcheck", str(gw.worker_start_timeout_s)],
                 env_files=[secrets],  # LITELLM_MASTER_KEY
                 environment=metrics,
                 tmpfs=[LITELLM_METRICS_DIR] if metrics else [],
                 volumes=[f"{stack.directory}/config.yaml:/app/config.yaml:ro"],
-                healthcheck=http_probe(bind, gw.port, "/health/liveliness"),
+                healthcheck=python_probe(bind, gw.port, "/health/liveliness"),
+                start_period_s=gw.worker_start_timeout_s,
+                failure_hints=[(r"Child process \[[0-9]+\] died",
+                                f"uvicorn killed LiteLLM workers that did not answer its health check within "
+                                f"{gw.worker_start_timeout_s} s: raise services.{name}.worker_start_timeout_s "
+                                f"or lower services.{name}.workers")],
             )
         )
 

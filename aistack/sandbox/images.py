@@ -26,6 +26,7 @@ import argparse
 import hashlib
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -53,15 +54,10 @@ LLAMA_CPP_PYTHON_VERSION = "0.3.36"
 LLAMA_CPP_PYTHON_SHA256 = "832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e"
 LLAMA_BUILD_NUMBER = "11312"
 LLAMA_BUILD_COMMIT = "0c1e570"
-LITELLM_VERSION = "1.106.2"
-# LiteLLM's error handler imports prisma even without a database: without it a request that
-# lacks the master key turns into a 500 instead of a 401 (seen with 1.106.2 here).
-PRISMA_VERSION = "0.15.0"
-# LiteLLM's prometheus callback imports prometheus_client, which only its `proxy-runtime` extra
-# brings: without it the proxy fails at start once monitoring is on (seen with 1.106.2 here).
-PROMETHEUS_CLIENT_VERSION = "0.26.0"
-# Newest Ray out before vLLM 0.11.0 (2025-10-04, needs ray>=2.48.0); has cp313 wheels.
-RAY_VERSION = "2.49.2"
+# Python environments (LiteLLM, Ray) install from the committed, hashed requirements.lock in
+# their image's folder, resolved from its requirements.in by `make lock` (aistack.sandbox.pylocks):
+# nothing is resolved at build time, and the lock is part of the image's context hash.
+LOCK_FILE = "requirements.lock"
 # Wheels for the base image's interpreter (Debian trixie: CPython 3.13, glibc 2.41).
 TARGET_PYTHON = "3.13"
 TARGET_PLATFORMS = ("manylinux_2_34_x86_64", "manylinux_2_28_x86_64", "manylinux_2_17_x86_64",
@@ -89,30 +85,42 @@ def fetch_llama_cpp_source(ctx: Path) -> None:
     shutil.copy2(cached, ctx / name)
 
 
-def _stage_wheels(ctx: Path, cache_name: str, requirements: list[str]) -> None:
-    """Download wheels for the base image's interpreter (cp313, manylinux) once into the cache,
-    then copy them into ctx/wheels."""
-    cached = CACHE_DIR / "wheels" / f"{cache_name}-cp{TARGET_PYTHON.replace('.', '')}"
+PINNED = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9,._-]+\])?==[A-Za-z0-9.+!-]+( *;[^\\]+)?\Z")
+HASH = re.compile(r"--hash=sha256:[0-9a-f]{64}\Z")
+
+
+def unpinned_requirements(text: str) -> list[str]:
+    """What in a requirements lock is not one exact version with its sha256 hashes: each such
+    entry, quoted. An empty list is a lock pip can install with --require-hashes, resolving nothing."""
+    problems = []
+    for entry in re.sub(r"\\\n", " ", text).splitlines():
+        entry = entry.split("#", 1)[0].strip()  # a hash holds no '#'; uv's "# via" notes go
+        if not entry:
+            continue
+        spec, *options = re.split(r" +(?=--)", entry)
+        if not PINNED.match(spec.strip()):
+            problems.append(f"{spec.strip()!r}: not one exact version (name==version)")
+        elif not options or not all(HASH.match(o.strip()) for o in options):
+            problems.append(f"{spec.strip()!r}: no sha256 hash, or an option other than --hash")
+    return problems
+
+
+def stage_locked_wheels(ctx: Path) -> None:
+    """Download the wheels ``ctx/requirements.lock`` names, hashes checked, for the base image's
+    interpreter (cp313, manylinux), once into a cache keyed by the lock, then copy them into
+    ctx/wheels. The Dockerfile installs them with ``--require-hashes --no-deps --no-index``."""
+    lock = ctx / LOCK_FILE
+    if problems := unpinned_requirements(lock.read_text()):
+        raise RuntimeError(f"{lock.name}: " + "; ".join(problems) + " (`make lock` writes a full lock)")
+    cached = CACHE_DIR / "wheels" / f"lock-{sha256_of(lock)[:16]}-cp{TARGET_PYTHON.replace('.', '')}"
     done = cached / ".complete"
     if not done.exists():
         platforms = [a for p in TARGET_PLATFORMS for a in ("--platform", p)]
-        _pip("download", *requirements, "-d", str(cached),
+        _pip("download", "--require-hashes", "--no-deps", "-r", str(lock), "-d", str(cached),
              "--only-binary=:all:", "--python-version", TARGET_PYTHON, "--implementation", "cp",
              *platforms)
         done.touch()
     shutil.copytree(cached, ctx / "wheels", ignore=shutil.ignore_patterns(".complete"))
-
-
-def fetch_litellm_wheels(ctx: Path) -> None:
-    """Stage wheels for ``litellm[proxy]==LITELLM_VERSION`` and what its proxy imports."""
-    _stage_wheels(ctx, f"litellm-{LITELLM_VERSION}-prisma-{PRISMA_VERSION}-prometheus-{PROMETHEUS_CLIENT_VERSION}",
-                  [f"litellm[proxy]=={LITELLM_VERSION}", f"prisma=={PRISMA_VERSION}",
-                   f"prometheus-client=={PROMETHEUS_CLIENT_VERSION}"])
-
-
-def fetch_ray_wheels(ctx: Path) -> None:
-    """Stage wheels for ``ray==RAY_VERSION`` (no extras)."""
-    _stage_wheels(ctx, f"ray-{RAY_VERSION}", [f"ray=={RAY_VERSION}"])
 
 
 @dataclass(frozen=True)
@@ -141,13 +149,12 @@ IMAGES: dict[str, ImageSpec] = {
             "LLAMA_BUILD_NUMBER": LLAMA_BUILD_NUMBER,
             "LLAMA_BUILD_COMMIT": LLAMA_BUILD_COMMIT,
         }, fetch_llama_cpp_source, {"sdist_sha256": LLAMA_CPP_PYTHON_SHA256}),
-        ImageSpec("aistack-litellm", {"LITELLM_VERSION": LITELLM_VERSION, "PRISMA_VERSION": PRISMA_VERSION,
-                                      "PROMETHEUS_CLIENT_VERSION": PROMETHEUS_CLIENT_VERSION}, fetch_litellm_wheels,
-                  {"python": TARGET_PYTHON, "platforms": " ".join(TARGET_PLATFORMS)}),
+        ImageSpec("aistack-litellm", fetch=stage_locked_wheels,
+                  pins={"python": TARGET_PYTHON, "platforms": " ".join(TARGET_PLATFORMS)}),
         ImageSpec("aistack-nginx"),
         ImageSpec("aistack-testhost"),
-        ImageSpec("aistack-ray", {"RAY_VERSION": RAY_VERSION}, fetch_ray_wheels,
-                  {"python": TARGET_PYTHON, "platforms": " ".join(TARGET_PLATFORMS)}),
+        ImageSpec("aistack-ray", fetch=stage_locked_wheels,
+                  pins={"python": TARGET_PYTHON, "platforms": " ".join(TARGET_PLATFORMS)}),
         ImageSpec("aistack-prometheus"),
         ImageSpec("aistack-node-exporter"),
     )
@@ -264,21 +271,40 @@ def ensure_image(name: str, client: docker.DockerClient | None = None, force: bo
     return client.images.get(spec.tag)
 
 
+HEARTBEAT_S = 30  # a long step (llama.cpp's compile) still says where it is this often
+
+
 def _build(client: docker.DockerClient, ctx: Path, tag: str, build_args: dict[str, str],
            labels: dict[str, str]) -> None:
-    """Build with the engine's builder, streaming its output to the log."""
+    """Build with the engine's builder. Each "Step N/M" line is logged at INFO, and every
+    HEARTBEAT_S seconds inside a step its elapsed time and latest output line, so a build of
+    many minutes is never silent; the rest goes to DEBUG (-v)."""
     output: list[str] = []
+    started = last_said = time.monotonic()
+    step = "starting"
     for chunk in client.api.build(path=str(ctx), tag=tag, buildargs=build_args, labels=labels,
                                   rm=True, forcerm=True, pull=False, decode=True):
         if "stream" in chunk:
             line = chunk["stream"].rstrip()
-            if line:
-                output.append(line)
-                # "Step N/M : ..." lines show progress; the rest only with -v.
-                log.log(logging.INFO if line.startswith("Step ") else logging.DEBUG, "%s", line)
+            if not line:
+                continue
+            output.append(line)
+            now = time.monotonic()
+            if line.startswith("Step "):
+                step, last_said = line.split(" :", 1)[0].removeprefix("Step "), now
+                log.info("%s: step %s (%s)%s", tag, step, _elapsed(now - started), line.partition(":")[2][:90])
+            elif now - last_said >= HEARTBEAT_S:
+                last_said = now
+                log.info("%s: step %s, %s: %s", tag, step, _elapsed(now - started), line.strip()[:100])
+            else:
+                log.debug("%s", line)
         if "error" in chunk:
             tail = "\n".join(output[-30:])
             raise BuildError(f"{tag}: {chunk['error']}\n{tail}", output)
+
+
+def _elapsed(seconds: float) -> str:
+    return f"{int(seconds) // 60}m{int(seconds) % 60:02d}s"
 
 
 def ensure_images(names: list[str] | None = None, client: docker.DockerClient | None = None,

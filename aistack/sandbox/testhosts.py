@@ -31,6 +31,8 @@ from ..model.locks import PROJECT_DIR, load_image_lock
 from ..rollout import LOCAL_IMAGE_IDS
 from .tiny_gguf import generate
 
+log = logging.getLogger(__name__)
+
 LABEL = "org.aistack.sandbox"
 NETWORK = "aistack-sandbox"
 IMAGE = "aistack-testhost:latest"
@@ -224,6 +226,7 @@ def _load_images(host: TestHost, images: tuple[str, ...]) -> None:
                               capture_output=True, text=True, check=False).stdout.strip()
         if have == want:
             continue
+        log.info("%s: loading %s into its engine", host.name, image)
         save = subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE)
         assert save.stdout is not None
         subprocess.run(["docker", "exec", "-i", host.container, "docker", "load", "-q"],
