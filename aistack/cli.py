@@ -224,8 +224,10 @@ def sandbox_up(only: Annotated[list[str] | None, typer.Argument(help="hosts (def
     from .sandbox import testhosts
 
     # Image builds and loads take minutes on a fresh machine: say what runs and how far it is.
-    logging.basicConfig(level=logging.INFO, format="%(message)s", datefmt="%H:%M:%S",
-                        handlers=[RichHandler(console=err, show_path=False, show_level=False)])
+    # Rich's columns on a terminal; plain timestamped lines in a log (CI, `make ... | tee`).
+    handler = RichHandler(console=err, show_path=False, show_level=False) if err.is_terminal else logging.StreamHandler()
+    logging.basicConfig(level=logging.INFO, handlers=[handler],
+                        format="%(message)s" if err.is_terminal else "%(asctime)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("docker").setLevel(logging.WARNING)
 
     for host in testhosts.up(only):

@@ -19,7 +19,9 @@ HEADER = """\
 # A digest is never typed in or guessed: `aistack images lock` fills it on a machine that reaches
 # the registry. Until then `digest: null`, `aistack plan` WARNs, and deploy refuses the image
 # unless the inventory lists it under allow_unpinned.
-# `engine` is the engine version inside, for flags that changed between versions.
+# `engine` is the engine version inside, for flags that changed between versions; `tools`, `user`
+# and `source`: what the image ships that rendered files call, whom it runs as, and where each
+# fact was read (the image's own source at the pinned tag, or why it is unconfirmed).
 """
 
 

@@ -170,11 +170,32 @@ def llamacpp_findings(cluster: Cluster) -> list[Finding]:
             found.append(
                 Finding(Level.WARN, "kv-type", lane.host, name, f"K {lane.cache_type_k} / V {lane.cache_type_v}: CUDA builds support matching K/V types by default")
             )
-        key = cluster.image_key(name)
-        if cluster.locked_image(key).engine is None:
-            found.append(
-                Finding(Level.WARN, "engine-build", lane.host, name, f"image {key} does not record its llama.cpp build: flags use the oldest form")
-            )
+        found += _engine_build(cluster, name, lane)
+    return found
+
+
+def _engine_build(cluster: Cluster, name: str, lane: LlamaCpp) -> list[Finding]:
+    """The lane's image must carry a llama.cpp that loads its model and accepts every flag it renders."""
+    from .render.engine_args import FLAG_SINCE, llamacpp_args, llamacpp_build  # render imports preflight
+
+    key = cluster.image_key(name)
+    build = llamacpp_build(cluster.locked_image(key).engine)
+    if build is None:
+        return [Finding(Level.BLOCK, "engine-build", lane.host, name,
+                        f"image {key} records no llama.cpp build (locks/images.yaml engine): its flags and models cannot be checked")]
+    carries = f"image {key} carries llama.cpp b{build}"
+    found = []
+    support = cluster.models[lane.model].llamacpp
+    if support is not None and build < support.since_build:
+        found.append(Finding(Level.BLOCK, "engine-build", lane.host, name,
+                             f"{carries}; {lane.model} (architecture {support.arch}) loads from b{support.since_build}"))
+    flags = llamacpp_args(lane, model="m", mmproj="p" if lane.mmproj else None, bind="b", build=build, alias="a")
+    for flag, (since, _) in FLAG_SINCE.items():
+        if flag in flags and build < since:
+            found.append(Finding(Level.BLOCK, "engine-build", lane.host, name,
+                                 f"{carries}; it renders {flag}, which llama-server accepts from b{since}"))
+    if not found:
+        found.append(Finding(Level.PASS, "engine-build", lane.host, name, f"{carries}: loads {lane.model}, accepts its flags"))
     return found
 
 

@@ -16,7 +16,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 HOMELAB = PROJECT / "inventory" / "homelab.py"
 # Every image and model of the homelab allowed unlocked: its rollout without the hub or a registry.
 HOMELAB_ALLOW_ALL = [
-    'allow_unpinned=["sglang","llamacpp-cuda","llamacpp-jetson-r36","llamacpp-jetson-r35","speaches-cuda",'
+    'allow_unpinned=["sglang","llamacpp-cuda","llamacpp-jetson-r36-site","llamacpp-jetson-r35-site","speaches-cuda",'
     '"kokoro-gpu","nanoowl-r36","qdrant","litellm","nginx","openwebui","postgres","redis","prometheus","grafana",'
     '"node-exporter","dcgm-exporter","jetson-exporter-r36","jetson-exporter-r35"]',
     'allow_unverified_models=["gpt-oss-20b","gemma-4-e2b-it","faster-whisper-base","kokoro-82m",'

@@ -72,12 +72,21 @@ def total_bytes(files: FileSet) -> int | None:
     return None if any(s is None for s in sizes) else sum(sizes)
 
 
+class LlamaCppSupport(StrictModel):
+    """The GGUF architecture and the first llama.cpp build that loads it, with where that was read."""
+
+    arch: str
+    since_build: int = Field(gt=0)
+    source: str
+
+
 class ModelSpec(StrictModel):
     kind: ModelKind
     hf_repo: str | None = None
     source: list[str] = []
     arch: Arch | None = None
     vision: Vision | None = None
+    llamacpp: LlamaCppSupport | None = None  # a model llama.cpp serves: from which build it loads
     files: dict[str, FileSet] = {}
     todo: str | None = None
     note: str | None = None

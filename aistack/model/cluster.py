@@ -130,8 +130,9 @@ DEFAULT_IMAGES: dict[tuple[str, str], str] = {
     ("sglang", "x86-gpu"): "sglang",
     ("vllm", "x86-gpu"): "vllm",
     ("llamacpp", "x86-gpu"): "llamacpp-cuda",
-    ("llamacpp", "jetson-r36"): "llamacpp-jetson-r36",
-    ("llamacpp", "jetson-r35"): "llamacpp-jetson-r35",
+    # Built on the Jetsons: the published dustynv/llama_cpp tags load neither gemma4 nor --rerank.
+    ("llamacpp", "jetson-r36"): "llamacpp-jetson-r36-site",
+    ("llamacpp", "jetson-r35"): "llamacpp-jetson-r35-site",
     ("llamacpp", "cpu"): "llamacpp-cpu",
     ("asr", "x86-gpu"): "speaches-cuda",
     ("asr", "jetson-r36"): "speaches-jetson-r36",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import Field
@@ -15,7 +15,8 @@ IMAGE_LOCK = PROJECT_DIR / "locks" / "images.yaml"
 
 
 class LockedImage(StrictModel):
-    """A tag and the digest a registry resolved for it (null until `aistack images lock` ran)."""
+    """A tag and the digest a registry resolved for it (null until `aistack images lock` ran),
+    and the facts about that image the rendered files rely on, each read from its source."""
 
     ref: str  # repository:tag
     digest: str | None = Field(None, pattern=r"^sha256:[0-9a-f]{64}$")
@@ -24,6 +25,11 @@ class LockedImage(StrictModel):
     engine: str | None = None  # the engine version inside, for flags that move (llama.cpp build)
     local: bool = False  # built here (sandbox); its digest is the local image id
     entrypoint: list[str] | None = None  # where the image's own entrypoint is not the server
+    # Programs in the image that a rendered file may call (healthchecks): curl, wget, python3,
+    # bash, and the server's own (ray, pg_isready, redis-cli). What is not listed is not there.
+    tools: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")]] = []
+    user: str | None = None  # whom the server runs as
+    source: list[str] = []  # where each fact above was read: repo@tag path, or why it is unconfirmed
 
     @property
     def pinned_ref(self) -> str:

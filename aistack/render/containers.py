@@ -105,25 +105,21 @@ def secret_file(host: Host, service: str) -> str:
     return f"{host.storage.state}/secrets/{service}.env"
 
 
-def http_probe(address: str, port: int, path: str) -> list[str]:
-    return ["CMD-SHELL", f"curl -fsS http://{url_host(address)}:{port}{path} >/dev/null || exit 1"]
-
-
-def python_probe(address: str, port: int, path: str) -> list[str]:
-    """For images with python3 but neither curl nor wget (LiteLLM's Chainguard image):
-    urlopen raises, so exits non-zero, on anything but a 2xx answer."""
+def probe_for(image: str, tools: list[str], address: str, port: int, path: str | None = None) -> list[str]:
+    """A healthcheck the image can run with what it ships (its `tools` in locks/images.yaml):
+    HTTP GET `path` with curl, wget or python3, in that order, else a TCP connect through bash."""
     url = f"http://{url_host(address)}:{port}{path}"
-    return ["CMD", "python3", "-c", f"import urllib.request; urllib.request.urlopen({url!r}, timeout=5)"]
-
-
-def wget_probe(address: str, port: int, path: str) -> list[str]:
-    """For busybox-based images (the Prometheus family, Grafana): wget, not curl."""
-    return ["CMD", "wget", "-q", "-O", "/dev/null", f"http://{url_host(address)}:{port}{path}"]
-
-
-def tcp_probe(address: str, port: int) -> list[str]:
-    """For images with neither curl nor wget (Qdrant, DCGM's Ubuntu): bash's /dev/tcp."""
-    return ["CMD-SHELL", f"bash -c 'exec 3<>/dev/tcp/{url_host(address)}/{port}' || exit 1"]
+    if path is not None and "curl" in tools:
+        return ["CMD-SHELL", f"curl -fsS {url} >/dev/null || exit 1"]
+    if path is not None and "wget" in tools:
+        return ["CMD", "wget", "-q", "-O", "/dev/null", url]
+    if path is not None and "python3" in tools:
+        # urlopen raises, so exits non-zero, on anything but a 2xx answer.
+        return ["CMD", "python3", "-c", f"import urllib.request; urllib.request.urlopen({url!r}, timeout=5)"]
+    if "bash" in tools:
+        return ["CMD-SHELL", f"bash -c 'exec 3<>/dev/tcp/{url_host(address)}/{port}' || exit 1"]
+    raise ValueError(f"image {image}: ships none of curl, wget, python3, bash (locks/images.yaml tools): "
+                     "no healthcheck can run in it")
 
 
 def url_host(address: str) -> str:

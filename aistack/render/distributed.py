@@ -17,7 +17,6 @@ from .containers import (
     GPU_ENGINE_START_S,
     Container,
     Stack,
-    http_probe,
 )
 from .engine_args import vllm_args
 
@@ -109,7 +108,7 @@ def vllm_on_ray(b: StackBuilder, name: str, lane: VLLM, host: Host, stack: Stack
             f"{stack.directory}/wait_for_nodes.py:{WAIT_SCRIPT}:ro",
         ],
         shm_size=f"{head.shm_gb:g}g",
-        healthcheck=http_probe(bind, lane.port, "/health"),
+        healthcheck=b.probe(name, lane.port, "/health"),
         start_period_s=GPU_ENGINE_START_S + JOIN_WAIT_S,
     )
     stack.containers.append(b.gpu(container, host, lane.gpus))

@@ -13,6 +13,15 @@ from ..model import VLLM, LlamaCpp, SGLang
 
 # llama.cpp: `--flash-attn on|off|auto` from this build; before it a bare switch (FACTS.md).
 FA_TAKES_VALUE_SINCE = 6327
+# The first llama.cpp build whose llama-server accepts each flag it may be given here; an older
+# image refuses it at start ("unknown argument"). Where the exact build could not be read, the
+# number is an upper estimate from the merge date (the history exceeds what can be fetched).
+FLAG_SINCE: dict[str, tuple[int, str]] = {
+    "--mmproj": (5331, "b5331 release notes: 'server : vision support via libmtmd' (PR #12898)"),
+    "--kv-unified": (5913, "issue #14847: the flag is present in b5913, not in b5912"),
+    "--rerank": (3850, "PR #9510 (merged 2024-09-28): upper estimate"),
+    "--jinja": (4500, "PR #11016 (merged January 2025): upper estimate"),
+}
 
 
 def llamacpp_build(engine: str | None) -> int | None:

@@ -31,9 +31,6 @@ from .containers import (
     Secret,
     Stack,
     secret_file,
-    tcp_probe,
-    url_host,
-    wget_probe,
 )
 from .dashboards import dashboards
 
@@ -245,7 +242,7 @@ def prometheus(b: StackBuilder, name: str, prom: Prometheus, host: Host, stack: 
                  f"--storage.tsdb.retention.time={mon.retention_days}d", f"--web.listen-address={bind}:{prom.port}"],
         volumes=volumes,
         named_volumes={"prometheus-data": "/prometheus"},
-        healthcheck=wget_probe(bind, prom.port, "/-/ready"),
+        healthcheck=b.probe(name, prom.port, "/-/ready"),
         # A restart leaves a dropped target's last sample current for 5 minutes (a switched lane
         # then shows as an active lane down); a reload marks its series stale at once.
         reload_signal="SIGHUP",
@@ -280,7 +277,7 @@ def grafana(b: StackBuilder, name: str, g: Grafana, host: Host, stack: Stack) ->
         env_files=[secrets],  # GF_SECURITY_ADMIN_PASSWORD
         volumes=mounts,
         named_volumes={"grafana-data": "/var/lib/grafana"},
-        healthcheck=wget_probe(bind, g.port, "/api/health"),
+        healthcheck=b.probe(name, g.port, "/api/health"),
     ))
 
 
@@ -296,7 +293,7 @@ def node_exporter(b: StackBuilder, name: str, n: NodeExporter, host: Host, stack
         command=[f"--web.listen-address={bind}:{n.port}", "--path.rootfs=/host", "--no-collector.systemd"],
         volumes=["/:/host:ro,rslave"],
         pid_host=True,
-        healthcheck=wget_probe(bind, n.port, "/metrics"),
+        healthcheck=b.probe(name, n.port, "/metrics"),
     ))
 
 
@@ -312,8 +309,7 @@ def gpu_exporter(b: StackBuilder, name: str, e: GpuExporter, host: Host, stack: 
             environment={"JETSON_EXPORTER_HOST": bind, "JETSON_EXPORTER_PORT": str(e.port),
                          "JETSON_EXPORTER_TEGRASTATS": "/usr/bin/tegrastats"},
             volumes=[f"{stack.directory}/exporter.py:/opt/aistack/exporter.py:ro", "/usr/bin/tegrastats:/usr/bin/tegrastats:ro"],
-            healthcheck=["CMD", "python3", "-c",
-                         f"import urllib.request; urllib.request.urlopen('http://{url_host(bind)}:{e.port}/health', timeout=4)"],
+            healthcheck=b.probe(name, e.port, "/health"),
         )
     else:
         stack.configs["counters.csv"] = ("dcgm/counters.csv.j2", {"counters": DCGM_COUNTERS})
@@ -324,7 +320,7 @@ def gpu_exporter(b: StackBuilder, name: str, e: GpuExporter, host: Host, stack: 
             command=["--address", f"{bind}:{e.port}", "--collectors", "/etc/dcgm-exporter/aistack.csv"],
             volumes=[f"{stack.directory}/counters.csv:/etc/dcgm-exporter/aistack.csv:ro"],
             cap_add=["SYS_ADMIN"],  # DCGM's profiling counters (FACTS.md)
-            healthcheck=tcp_probe(bind, e.port),
+            healthcheck=b.probe(name, e.port),
         )
     stack.containers.append(b.gpu(container, host, e.gpus))
 

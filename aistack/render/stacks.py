@@ -34,11 +34,9 @@ from .containers import (
     Container,
     Secret,
     Stack,
-    http_probe,
-    python_probe,
+    probe_for,
     secret_file,
     stack_dir,
-    tcp_probe,
 )
 from .distributed import ray_node, vllm_on_ray
 from .engine_args import llamacpp_args, llamacpp_build, sglang_args, vllm_args
@@ -61,6 +59,11 @@ class StackBuilder:
 
     def sidecar(self, key: str) -> str:
         return self.cluster.locked_image(self.cluster.sidecar_image(key)).pinned_ref
+
+    def probe(self, name: str, port: int, path: str | None = None) -> list[str]:
+        """A healthcheck the service's image can run (its shipped tools, locks/images.yaml)."""
+        key = self.cluster.image_key(name)
+        return probe_for(key, self.cluster.locked_image(key).tools, self.bind(name), port, path)
 
     def bind(self, name: str) -> str:
         return self.cluster.endpoint(name)[0]
@@ -132,7 +135,7 @@ class StackBuilder:
             entrypoint=entrypoint,
             command=args,
             volumes=[f"{host.storage.models}:{CONTAINER_MODELS}:ro"],
-            healthcheck=http_probe(bind, lane.port, "/health"),
+            healthcheck=self.probe(name, lane.port, "/health"),
             start_period_s=GPU_ENGINE_START_S if lane.gpus else SERVICE_START_S,
         )
         stack.containers.append(self.gpu(container, host, lane.gpus))
@@ -148,7 +151,7 @@ class StackBuilder:
             volumes=[f"{host.storage.models}:{CONTAINER_MODELS}:ro"],
             environment={"HF_HUB_OFFLINE": "1"},
             ipc_host=True,
-            healthcheck=http_probe(bind, lane.port, "/health"),
+            healthcheck=self.probe(name, lane.port, "/health"),
             start_period_s=GPU_ENGINE_START_S,
         )
         stack.containers.append(self.gpu(container, host, lane.gpus))
@@ -168,7 +171,7 @@ class StackBuilder:
             volumes=[f"{host.storage.models}:{CONTAINER_MODELS}:ro", f"{host.storage.state}/cache/vllm:/root/.cache/vllm"],
             environment={"HF_HUB_OFFLINE": "1"},
             ipc_host=True,
-            healthcheck=http_probe(bind, lane.port, "/health"),
+            healthcheck=self.probe(name, lane.port, "/health"),
             start_period_s=GPU_ENGINE_START_S,
         )
         stack.containers.append(self.gpu(container, host, lane.gpus))
@@ -194,7 +197,7 @@ class StackBuilder:
                     "HF_HUB_CACHE": f"{CONTAINER_MODELS}/hf",
                 },
                 volumes=[f"{host.storage.models}:{CONTAINER_MODELS}:ro"],
-                healthcheck=http_probe(bind, port, "/health"),
+                healthcheck=self.probe(name, port, "/health"),
             )
             stack.containers.append(self.gpu(container, host, asr.gpus))
 
@@ -209,7 +212,7 @@ class StackBuilder:
             # its server directly, on the address and port the inventory gives; the model is baked in.
             command=["python", "-m", "uvicorn", "api.src.main:app", "--host", bind, "--port", str(tts.port)],
             environment={"HF_HUB_OFFLINE": "1", "DOWNLOAD_MODEL": "false"},
-            healthcheck=http_probe(bind, tts.port, "/health"),
+            healthcheck=self.probe(name, tts.port, "/health"),
         )
         stack.containers.append(self.gpu(container, host, tts.gpus))
 
@@ -236,7 +239,7 @@ class StackBuilder:
                 f"{host.storage.models}/nanoowl:{CONTAINER_MODELS}/nanoowl",  # the engine cache
                 f"{stack.directory}/server.py:/opt/aistack/server.py:ro",
             ],
-            healthcheck=http_probe(bind, det.port, "/health"),
+            healthcheck=self.probe(name, det.port, "/health"),
             start_period_s=GPU_ENGINE_START_S,
         )
         stack.containers.append(self.gpu(container, host, det.gpus))
@@ -259,7 +262,7 @@ class StackBuilder:
                 },
                 env_files=[secrets],  # QDRANT__SERVICE__API_KEY
                 volumes=[f"{host.storage.vectors}/qdrant:/qdrant/storage"],
-                healthcheck=tcp_probe(bind, q.port),
+                healthcheck=self.probe(name, q.port),
             )
         )
 
@@ -276,8 +279,10 @@ class StackBuilder:
                 kind = api_kind(target)
                 served = self.served_model(route.service)
                 # Several ASR instances: one deployment each, round-robined at equal weight (000).
-                # Rerank speaks Cohere's API (llama-server --rerank serves it at /v1/rerank).
-                provider, suffix = ("cohere", "") if kind == "rerank" else ("openai", "/v1")
+                # Rerank speaks Cohere's v1 API: LiteLLM 1.106.2 posts to <api_base>/v2/rerank unless
+                # api_base ends in /v1/rerank (its cohere rerank get_complete_url), and llama-server
+                # --rerank serves /v1/rerank only.
+                provider, suffix = ("cohere", "/v1/rerank") if kind == "rerank" else ("openai", "/v1")
                 for _, port in target.sockets(address) if isinstance(target, Asr) else [(address, target.port)]:
                     found.append(
                         {
@@ -334,7 +339,7 @@ class StackBuilder:
                 environment=metrics,
                 tmpfs=[LITELLM_METRICS_DIR] if metrics else [],
                 volumes=[f"{stack.directory}/config.yaml:/app/config.yaml:ro"],
-                healthcheck=python_probe(bind, gw.port, "/health/liveliness"),
+                healthcheck=self.probe(name, gw.port, "/health/liveliness"),
                 start_period_s=gw.worker_start_timeout_s,
                 failure_hints=[(r"Child process \[[0-9]+\] died",
                                 f"uvicorn killed LiteLLM workers that did not answer its health check within "
@@ -381,7 +386,7 @@ class StackBuilder:
                 image=image,
                 entrypoint=entrypoint,
                 volumes=[f"{stack.directory}/nginx.conf:/etc/nginx/nginx.conf:ro"],
-                healthcheck=http_probe(bind, ngx.port, "/nginx-health"),
+                healthcheck=self.probe(name, ngx.port, "/nginx-health"),
             )
         )
 
@@ -473,7 +478,7 @@ class StackBuilder:
                 env_files=[secrets],
                 volumes=[f"{host.storage.state}/data/{name}/webui:/app/backend/data"],
                 depends_on=[c.name for c in containers],
-                healthcheck=http_probe(bind, ui.port, "/health"),
+                healthcheck=self.probe(name, ui.port, "/health"),
                 start_period_s=GPU_ENGINE_START_S // 3,
             )
         )

@@ -5,6 +5,7 @@ import yaml
 
 from aistack.inventory import load_cluster
 from aistack.render import render_cluster
+from aistack.render.engine_args import llamacpp_args
 from tests.conftest import HOMELAB
 
 
@@ -74,8 +75,10 @@ def test_edge_gemma_32k_4_slots_q4_0_with_flash_attention(files):
 def test_orin_gemma_8_slots_at_the_same_per_slot_context(files):
     args = command(files, "orin", "gemma-orin")
     assert int(flag(args, "-c")) // int(flag(args, "-np")) == 8192 and flag(args, "-np") == "8"
-    # the Jetson image predates b6327: flash attention is a bare switch there
-    assert args[args.index("-fa") + 1].startswith("-")
+    # The site-built b8643 takes a value; the published b5283 image (before b6327) a bare switch.
+    assert flag(args, "-fa") == "on"
+    old = llamacpp_args(load_cluster(HOMELAB).services["gemma-orin"], model="m", mmproj=None, bind="b", build=5283, alias="a")
+    assert old[old.index("-fa") + 1].startswith("-")
 
 
 def test_two_whisper_at_int8_float16(files):

@@ -96,8 +96,37 @@ def test_nx_orin_swap_is_a_small_data_edit():
     ]
     cluster = load_cluster(HOMELAB, swapped)
     assert cluster.services["gemma-orin"].host == "nx"
-    assert cluster.image_key("gemma-orin") == "llamacpp-jetson-r35"
-    assert cluster.image_key("embed") == "llamacpp-jetson-r36"
+    assert cluster.image_key("gemma-orin") == "llamacpp-jetson-r35-site"
+    assert cluster.image_key("embed") == "llamacpp-jetson-r36-site"
+
+
+def _engine_blocks(overrides):
+    run = aistack("plan", "--inventory", str(HOMELAB), "--json", *(a for o in overrides for a in ("--set", o)))
+    return run.code, [f for f in run.json["findings"] if f["check"] == "engine-build" and f["level"] == "BLOCK"]
+
+
+def test_the_published_jetson_images_cannot_run_their_lanes():
+    """dustynv/llama_cpp b5283 predates gemma4 and server --mmproj; the r35.4.1 image predates --rerank."""
+    code, blocks = _engine_blocks(["services.gemma-orin.image=llamacpp-jetson-r36", "services.rerank.image=llamacpp-jetson-r35"])
+    assert code == 20
+    messages = {(f["host"], f["subject"], f["message"]) for f in blocks}
+    assert ("orin", "gemma-orin", "image llamacpp-jetson-r36 carries llama.cpp b5283; gemma-4-e2b-it (architecture gemma4) "
+            "loads from b8637") in messages
+    assert ("orin", "gemma-orin", "image llamacpp-jetson-r36 carries llama.cpp b5283; it renders --mmproj, "
+            "which llama-server accepts from b5331") in messages
+    assert any(h == "nx" and s == "rerank" and "b3650" in m and "--rerank" in m for h, s, m in messages)
+    # The embedding lane needs neither: the old NX image still serves it.
+    assert not [f for f in blocks if f["subject"] == "embed"]
+
+
+def test_the_site_built_jetson_images_plan_clean():
+    code, blocks = _engine_blocks([])
+    assert code in (0, 10) and blocks == []
+
+
+def test_an_image_without_a_recorded_build_blocks_its_lane():
+    code, blocks = _engine_blocks(["services.embed.image=speaches-jetson-r36", "services.embed.host=orin"])
+    assert code == 20 and any("records no llama.cpp build" in f["message"] for f in blocks), blocks
 
 
 def test_json_and_tables_share_one_decision():
