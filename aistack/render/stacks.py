@@ -179,7 +179,6 @@ class StackBuilder:
     def asr(self, name: str, asr: Asr, host: Host, stack: Stack) -> None:
         image, entrypoint = self.image(name)
         bind = self.bind(name)
-        spec = self.cluster.models[asr.model]
         for i in range(asr.instances):
             port = asr.port + i
             container = Container(
@@ -191,7 +190,12 @@ class StackBuilder:
                     "UVICORN_PORT": str(port),
                     "WHISPER__COMPUTE_TYPE": asr.compute_type,
                     "WHISPER__INFERENCE_DEVICE": "cuda" if asr.gpus else "cpu",
-                    "PRELOAD_MODELS": f'["{spec.hf_repo}"]',
+                    # No PRELOAD_MODELS: from v0.9 it lists the hub's models first, which HF_HUB_OFFLINE
+                    # refuses, and the app exits (speaches src/speaches/main.py). The model loads on
+                    # the first request and stays: an idle TTL would undo the plan's resident memory
+                    # (WHISPER__TTL up to v0.8.3, STT_MODEL_TTL from v0.9; -1 = never unload).
+                    "WHISPER__TTL": "-1",
+                    "STT_MODEL_TTL": "-1",
                     # Models come from the lock ahead of time, never at container start (001).
                     "HF_HUB_OFFLINE": "1",
                     "HF_HUB_CACHE": f"{CONTAINER_MODELS}/hf",

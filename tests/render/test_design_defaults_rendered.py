@@ -40,6 +40,8 @@ def test_sglang_runs_128_requests(files):
 def test_litellm_8_workers_no_retries_300s_chain(files):
     args = command(files, "main", "gateway", "litellm")
     assert flag(args, "--num_workers") == "8"
+    # uvicorn kills a worker that misses its health check; LiteLLM's import outlasts the 5 s default.
+    assert int(flag(args, "--timeout_worker_healthcheck")) >= 120
     config = yaml.safe_load(get(files, "main", "gateway", "config.yaml"))
     assert config["router_settings"]["num_retries"] == 0 and config["litellm_settings"]["num_retries"] == 0
     assert config["router_settings"]["timeout"] == 300
@@ -75,7 +77,7 @@ def test_edge_gemma_32k_4_slots_q4_0_with_flash_attention(files):
 def test_orin_gemma_8_slots_at_the_same_per_slot_context(files):
     args = command(files, "orin", "gemma-orin")
     assert int(flag(args, "-c")) // int(flag(args, "-np")) == 8192 and flag(args, "-np") == "8"
-    # The site-built b8643 takes a value; the published b5283 image (before b6327) a bare switch.
+    # The site-built b9093 takes a value; the published b5283 image (before b6327) a bare switch.
     assert flag(args, "-fa") == "on"
     old = llamacpp_args(load_cluster(HOMELAB).services["gemma-orin"], model="m", mmproj=None, bind="b", build=5283, alias="a")
     assert old[old.index("-fa") + 1].startswith("-")
@@ -94,3 +96,21 @@ def test_detector_bounds_images_to_1280px(files):
 def test_models_are_read_only_and_never_fetched_at_start(files):
     server = yaml.safe_load(get(files, "main", "chat-main"))["services"]["server"]
     assert "/srv/models:/models:ro" in server["volumes"] and server["environment"]["HF_HUB_OFFLINE"] == "1"
+
+
+def test_rerank_alias_reaches_llama_server_at_v1_rerank(files):
+    """LiteLLM 1.106.2 posts Cohere rerank to <api_base>/v2/rerank unless api_base ends in /v1/rerank."""
+    config = yaml.safe_load(get(files, "main", "gateway", "config.yaml"))
+    [rerank] = [d for d in config["model_list"] if d["model_name"] == "rerank"]
+    assert rerank["litellm_params"]["model"].startswith("cohere/")
+    assert rerank["litellm_params"]["api_base"].endswith("/v1/rerank")
+
+
+def test_whisper_starts_offline_and_keeps_its_model(files):
+    """speaches exits at start on PRELOAD_MODELS offline, and unloads an idle model after 300 s."""
+    services = yaml.safe_load(get(files, "edge", "whisper"))["services"]
+    assert len(services) == 2
+    for service in services.values():
+        env = service["environment"]
+        assert "PRELOAD_MODELS" not in env and env["HF_HUB_OFFLINE"] == "1"
+        assert env["WHISPER__TTL"] == env["STT_MODEL_TTL"] == "-1"
