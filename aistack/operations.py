@@ -123,17 +123,20 @@ def compose(project: str, directory: str) -> str:
 
 
 def compose_up(stack: Stack) -> str:
-    """`up -d --wait` that, when the stack does not come up healthy, quotes what its containers
-    logged and names a known cause (a container's failure_hints), then fails as compose did."""
+    """`up -d --wait`, then the stack's known start failures (its containers' failure_hints) looked
+    for in what they logged since: a match fails the run, named, with the log quoted (uvicorn
+    respawning killed LiteLLM workers still answers healthy, with fewer workers than configured).
+    A stack that does not come up healthy quotes its containers' logs the same way."""
     q, cli = shlex.quote, compose(stack.project, stack.directory)
-    report = [f"{cli} ps -a >&2"]
+    logs = "; ".join(f"echo '--- {c.name}:' >&2; {cli} logs --no-color --tail 40 {q(c.name)} >&2" for c in stack.containers)
+    hints = []
     for c in stack.containers:
-        report.append(f"logs=$({cli} logs --no-color --tail 40 {q(c.name)} 2>&1); printf '%s\\n' \"$logs\" >&2")
         for pattern, meaning in c.failure_hints:
-            report.append(f"if printf '%s' \"$logs\" | grep -Eq {q(pattern)}; then "
-                          f"echo {q(f'{stack.service}/{c.name}: {meaning}')} >&2; fi")
-    return (f"{cli} up -d --remove-orphans --wait --wait-timeout {stack.wait_s} "
-            f"|| {{ rc=$?; {'; '.join(report)}; exit $rc; }}")
+            found = f"{cli} logs --no-color --since \"$since\" {q(c.name)} 2>&1 | grep -E {q(pattern)}"
+            hints.append(f"if {found} >&2; then echo {q(f'{stack.service}/{c.name}: {meaning}')} >&2; failed=1; fi")
+    named = f"failed=0; {'; '.join(hints)}" if hints else "failed=0"
+    return (f"since=$(date -u +%Y-%m-%dT%H:%M:%SZ); {cli} up -d --remove-orphans --wait --wait-timeout {stack.wait_s} "
+            f"|| {{ rc=$?; {cli} ps -a >&2; {logs}; {named}; exit $rc; }}; {named}; [ $failed = 0 ]")
 
 
 @operation()
