@@ -200,8 +200,8 @@ class Gateway(ServiceBase):
     bind: str | None = "127.0.0.1"  # nginx is the front door
     workers: int = tuned(8, "one worker serialised every request through one event loop (000)", ge=1)
     worker_start_timeout_s: int = tuned(
-        180, "uvicorn kills a worker not answering its health check in time (5 s by default); a LiteLLM "
-        "worker imports for ~40 s, 8 at once longer: every worker died, forever (measured: LiteLLM 1.106.2, 2 cores)",
+        180, "uvicorn kills a worker not answering its health check in time (5 s by default) and a LiteLLM "
+        "worker imports for tens of seconds: 5 s killed workers at every start (measured: LiteLLM 1.106.2, uvicorn 0.55, 2 cores)",
         ge=5, le=3600)
     num_retries: int = tuned(0, "silent retries on near-timeouts amplified queue depth (000)", ge=0)
     weight_dedicated: int = tuned(8, "a card with its own VRAM takes the vision burst: edge 8 (000)", gt=0)

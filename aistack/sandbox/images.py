@@ -9,13 +9,13 @@ this machine:
   ``aistack-ray``, ``aistack-prometheus``, ``aistack-node-exporter``: the Dockerfiles under
   ``images/<name>/``, each ``FROM aistack-base:trixie``.
 
-Artifacts that come from PyPI (the llama.cpp source inside the llama-cpp-python sdist, the
-LiteLLM and Ray wheels) are downloaded on the host with pip into a cache and staged into the
-build context, so builds never need the network for anything but Debian packages.
+Artifacts that come from PyPI (the llama.cpp source inside the llama-cpp-python sdist, pinned by
+sha256; the LiteLLM and Ray wheels, exactly those their image's requirements.lock names, hashes
+checked) are downloaded on the host with pip into a cache and staged into the build context, so
+builds never need the network for anything but Debian packages, and resolve nothing.
 
-Caching: each image carries a label with a hash of its build inputs (context files, build
-args, pinned artifact versions and the base image id); it is rebuilt only when that hash
-changes.
+Caching: each image carries a label with a hash of its build inputs (context files, the lock
+among them, build args, pins and the base image id); it is rebuilt only when that hash changes.
 
     python -m aistack.sandbox.images [NAME ...] [--force]
 """
