@@ -62,6 +62,8 @@ LOCK_FILE = "requirements.lock"
 TARGET_PYTHON = "3.13"
 TARGET_PLATFORMS = ("manylinux_2_34_x86_64", "manylinux_2_28_x86_64", "manylinux_2_17_x86_64",
                     "manylinux2014_x86_64", "linux_x86_64")
+# What stage_locked_wheels picks wheels for: part of the identity of every image it stages.
+WHEEL_TARGET = {"python": TARGET_PYTHON, "platforms": " ".join(TARGET_PLATFORMS)}
 
 
 def _pip(*args: str) -> None:
@@ -128,7 +130,7 @@ class ImageSpec:
     name: str
     build_args: dict[str, str] = field(default_factory=dict)
     # Stages downloaded artifacts into the context; what it fetches must be pinned in
-    # build_args or pins (both are part of the cache hash).
+    # build_args, pins or a context file such as a lock (all part of the cache hash).
     fetch: Callable[[Path], None] | None = None
     pins: dict[str, str] = field(default_factory=dict)
 
@@ -149,12 +151,10 @@ IMAGES: dict[str, ImageSpec] = {
             "LLAMA_BUILD_NUMBER": LLAMA_BUILD_NUMBER,
             "LLAMA_BUILD_COMMIT": LLAMA_BUILD_COMMIT,
         }, fetch_llama_cpp_source, {"sdist_sha256": LLAMA_CPP_PYTHON_SHA256}),
-        ImageSpec("aistack-litellm", fetch=stage_locked_wheels,
-                  pins={"python": TARGET_PYTHON, "platforms": " ".join(TARGET_PLATFORMS)}),
+        ImageSpec("aistack-litellm", fetch=stage_locked_wheels, pins=WHEEL_TARGET),
         ImageSpec("aistack-nginx"),
         ImageSpec("aistack-testhost"),
-        ImageSpec("aistack-ray", fetch=stage_locked_wheels,
-                  pins={"python": TARGET_PYTHON, "platforms": " ".join(TARGET_PLATFORMS)}),
+        ImageSpec("aistack-ray", fetch=stage_locked_wheels, pins=WHEEL_TARGET),
         ImageSpec("aistack-prometheus"),
         ImageSpec("aistack-node-exporter"),
     )
