@@ -263,7 +263,8 @@ def sandbox_smoke(
     inventory: InventoryOpt = SANDBOX_INVENTORY,
     requests: Annotated[int, typer.Option(help="vision-alias requests in the burst")] = 45,
 ) -> None:
-    """A real chat completion through nginx -> LiteLLM -> llama.cpp, then a vision-alias burst."""
+    """A real chat completion, embedding and rerank through nginx -> LiteLLM -> llama.cpp, then a
+    vision-alias burst."""
     from .sandbox import smoke
 
     cluster = load(inventory, None)
@@ -275,6 +276,13 @@ def sandbox_smoke(
     body = response.json()
     out.print(f"chat via {smoke.front_url(cluster)}: 200, model {body['model']}, "
               f"{body['usage']['completion_tokens']} token(s) from {body.get('system_fingerprint', '?')}")
+    for name, answer in (("embed", smoke.embed(cluster, key, ["a test sentence"])),
+                         ("rerank", smoke.rerank(cluster, key, "a query", ["one document", "another"]))):
+        if answer.status_code != 200:
+            err.print(f"{name} through {smoke.front_url(cluster)}: HTTP {answer.status_code}: {answer.text[:300]}",
+                      markup=False)
+            raise typer.Exit(1)
+        out.print(f"{name} via {smoke.front_url(cluster)}: 200")
     split = smoke.burst(cluster, key, requests=requests)
     shares = ", ".join(f"{lane} {n} (weight {split.weights[lane]})" for lane, n in split.served.items())
     out.print(f"vision burst: {split.ok}/{split.sent} answered; served by {shares}")

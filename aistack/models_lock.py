@@ -9,7 +9,9 @@ inventory lists the model under allow_unverified_models.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import yaml
@@ -22,6 +24,7 @@ from .model.locks import PROJECT_DIR
 from .model.services import LanePlacement
 
 MODEL_LOCK = PROJECT_DIR / "locks" / "models.yaml"
+HF_CACHE = "hf"  # under the models path: the Hugging Face cache that hub-id servers resolve in
 HF_URL = "https://huggingface.co/{repo}/resolve/{revision}/{file}"
 HEADER = """\
 # Model lock: every model file deploy fetches, with the size and sha256 it must have.
@@ -96,8 +99,58 @@ def needed_files(cluster: Cluster, service: str) -> list[tuple[str, ModelFile]]:
     return found
 
 
-def host_path(models_dir: str, repo: str, file: str) -> str:
+@dataclass(frozen=True)
+class Companions:
+    """What a server opens from a checkpoint beside its weights: globs from its image's facts,
+    matched against the repo's files at the weights' revision."""
+
+    repo: str
+    revision: str | None
+    required: tuple[str, ...]
+    optional: tuple[str, ...]
+    weights: frozenset[str]  # already locked as the catalogue's weights
+
+    def matches(self, file: str) -> bool:
+        return file not in self.weights and any(fnmatch.fnmatch(file, p) for p in self.required + self.optional)
+
+
+def companions(cluster: Cluster, service: str) -> Companions | None:
+    """The checkpoint files besides the weights, for a server that reads a checkpoint (not a GGUF)."""
+    files = needed_files(cluster, service)
+    if not files:
+        return None
+    image = cluster.locked_image(cluster.image_key(service))
+    if not image.model_files:
+        return None
+    repo, first = files[0]
+    return Companions(repo, first.revision, tuple(image.model_files), tuple(image.model_files_optional),
+                      frozenset(p.file for r, p in files if r == repo))
+
+
+def locked_companions(group: Companions, lock: ModelLock) -> tuple[list[LockedFile], list[str]]:
+    """The lock's files for a checkpoint's companions, and each required glob that none matches."""
+    revision = companion_revision(group, lock)
+    found = [f for f in lock.files.values() if f.repo == group.repo and f.revision == revision and group.matches(f.file)]
+    missing = [p for p in group.required if not any(fnmatch.fnmatch(f.file, p) for f in found)]
+    return sorted(found, key=lambda f: f.file), missing
+
+
+def host_path(models_dir: str, repo: str, file: str, layout: str = "dir", revision: str | None = None) -> str:
+    """Where a model file lies on the host, in the layout its server reads."""
+    if layout == "hf-cache":
+        assert revision, "the Hugging Face cache names a snapshot by its commit (rollout refuses none)"
+        return str(PurePosixPath(models_dir) / HF_CACHE / hf_cache_folder(repo) / "snapshots" / revision / file)
     return str(PurePosixPath(models_dir) / repo / file)
+
+
+def hf_cache_folder(repo: str) -> str:
+    """huggingface_hub's folder for a model repo: models--ORG--NAME."""
+    return "models--" + repo.replace("/", "--")
+
+
+def hf_ref_path(models_dir: str, repo: str) -> str:
+    """refs/main names the snapshot a hub id resolves to (its content: the commit, no newline)."""
+    return str(PurePosixPath(models_dir) / HF_CACHE / hf_cache_folder(repo) / "refs" / "main")
 
 
 # ---- filling the lock ---------------------------------------------------------------------
@@ -128,10 +181,34 @@ def lock_from_hub(repo: str, file: str, revision: str | None = None) -> LockedFi
     api = HfApi()
     info = api.model_info(repo, revision=revision)
     (entry,) = api.get_paths_info(repo, [file], revision=info.sha, expand=True)
-    if entry.lfs is None:
-        raise ValueError(f"{repo}/{file}: not an LFS file, the hub reports no sha256 for it")
-    return LockedFile(repo=repo, file=file, revision=info.sha, size=entry.size, sha256=entry.lfs.sha256,
+    if entry.lfs is not None:
+        size, sha256 = entry.size, entry.lfs.sha256
+    else:  # a file kept in git (config, tokenizer): the hub reports no sha256, so hash what it serves
+        size, sha256 = _hash_download(repo, file, info.sha)
+    return LockedFile(repo=repo, file=file, revision=info.sha, size=size, sha256=sha256,
                       url=hf_hub_url(repo, file, revision=info.sha))  # HF_ENDPOINT's host: a site's mirror too
+
+
+def _hash_download(repo: str, file: str, revision: str) -> tuple[int, str]:
+    """Stream the file from the hub's resolve URL (the client's own session and token) and hash it."""
+    from huggingface_hub import hf_hub_url
+    from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
+
+    h, size = hashlib.sha256(), 0
+    url = hf_hub_url(repo, file, revision=revision)
+    with get_session().stream("GET", url, headers=build_hf_headers(), follow_redirects=True) as response:
+        hf_raise_for_status(response)
+        for chunk in response.iter_bytes():
+            h.update(chunk)
+            size += len(chunk)
+    return size, h.hexdigest()
+
+
+def hub_companions(group: Companions, revision: str | None) -> list[str]:
+    """The repo's files at the revision that the server opens beside the weights."""
+    from huggingface_hub import HfApi
+
+    return sorted(f for f in HfApi().list_repo_files(group.repo, revision=revision) if group.matches(f))
 
 
 def lock_files(cluster: Cluster, lock: ModelLock, local: list[tuple[str, Path]] = ()) -> list[tuple[str, str | None]]:
@@ -143,13 +220,38 @@ def lock_files(cluster: Cluster, lock: ModelLock, local: list[tuple[str, Path]] 
         results.append((entry.key, None))
     wanted = {(repo, part.file, part.revision) for name in cluster.services for repo, part in needed_files(cluster, name)}
     for repo, file, revision in sorted(wanted, key=lambda w: (w[0], w[1])):
-        key = f"{repo}/{file}"
-        if key in dict(results) or (lock.get(repo, file) and lock.get(repo, file).path):
-            continue
+        _lock_one(lock, repo, file, revision, results)
+    # Companions after the weights: they are read at the revision the weights were locked at.
+    groups = {g for name in cluster.services if (g := companions(cluster, name))}
+    for group in sorted(groups, key=lambda g: g.repo):
+        revision = companion_revision(group, lock)
         try:
-            lock.files[key] = lock_from_hub(repo, file, revision)
-            results.append((key, None))
-        except Exception as exc:  # no route to the hub, unknown repo, no LFS record: reported, never guessed
-            lock.files.setdefault(key, LockedFile(repo=repo, file=file, revision=revision))
-            results.append((key, f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"))
+            files = hub_companions(group, revision)
+        except Exception as exc:  # no route to the hub: reported, never guessed
+            results.append((f"{group.repo} (files beside the weights)", _reason(exc)))
+            continue
+        for file in files:
+            _lock_one(lock, group.repo, file, revision, results)
     return results
+
+
+def companion_revision(group: Companions, lock: ModelLock) -> str | None:
+    """The catalogue's pinned revision, else the one the weights were locked at."""
+    locked = [lock.get(group.repo, w) for w in sorted(group.weights)]
+    return group.revision or next((e.revision for e in locked if e and e.revision), None)
+
+
+def _lock_one(lock: ModelLock, repo: str, file: str, revision: str | None, results: list[tuple[str, str | None]]) -> None:
+    key = f"{repo}/{file}"
+    if key in dict(results) or (lock.get(repo, file) and lock.get(repo, file).path):
+        return
+    try:
+        lock.files[key] = lock_from_hub(repo, file, revision)
+        results.append((key, None))
+    except Exception as exc:  # no route to the hub, unknown repo: reported, never guessed
+        lock.files.setdefault(key, LockedFile(repo=repo, file=file, revision=revision))
+        results.append((key, _reason(exc)))
+
+
+def _reason(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"

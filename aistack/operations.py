@@ -1,6 +1,8 @@
 """pyinfra operations pyinfra does not ship: each reads facts first and changes nothing it need not.
 
 - ``secret_env``: an env file of secrets generated on the target, once, 0600; values never leave it.
+- ``secret_from_host``: an env file of values copied from another host's secret file, carried in
+  memory over the two SSH connections (stdout of one, stdin of the other); rewritten when they differ.
 - ``model_file``: a locked model file fetched to ``.partial``, checked for size and sha256, then
   moved into place; a bad download is refused and the previous good file is kept.
 - ``local_image``: an image built on the control machine must already be on the host, by id.
@@ -14,8 +16,9 @@ import re
 import shlex
 from pathlib import PurePosixPath
 
-from pyinfra import host
-from pyinfra.api import FileUploadCommand, operation
+from pyinfra import host, logger, state
+from pyinfra.api import FactBase, FileUploadCommand, FunctionCommand, State, StringCommand, operation
+from pyinfra.api.host import Host
 from pyinfra.api.exceptions import OperationError
 from pyinfra.facts.docker import DockerImage
 from pyinfra.facts.files import Directory, File, FileContents
@@ -61,6 +64,64 @@ def secret_env(secret: Secret):
         yield f"chmod 0600 {shlex.quote(secret.path)}"
     else:
         host.noop(f"{secret.path} exists (0600); kept")
+
+
+class SecretDigest(FactBase):
+    """sha256 of one variable's value in an env file (None: the file is absent): whether two hosts
+    hold the same secret, decided without the secret leaving either host."""
+
+    def command(self, path: str, var: str) -> str:
+        q = shlex.quote
+        return f"if [ -f {q(path)} ]; then sed -n {q(f's/^{var}=//p')} {q(path)} | sha256sum | cut -d' ' -f1; fi"
+
+    def process(self, output: list[str]) -> str | None:
+        return output[0] if output else None
+
+
+def _read_values(target: Host, source: Host, secret: Secret) -> str | None:
+    """The env file's content for ``secret``, read from the source host: in memory only."""
+    q = shlex.quote
+    lines = []
+    for var, (path, source_var) in secret.copied.items():
+        ok, out = source.run_shell_command(StringCommand(f"sed -n {q(f's/^{source_var}=//p')} {q(path)}"),
+                                           print_output=False, print_input=False)
+        value = out.stdout.strip() if ok else ""
+        if not value:
+            target.log_styled(f"{source.name}:{path} has no {source_var}: nothing to copy", fg="red", log_func=logger.error)
+            return None
+        lines.append(f"{var}={value}")
+    return "\n".join(lines) + "\n"
+
+
+def _copy_secret(state: State, host: Host, secret: Secret) -> bool:
+    """Source host's stdout to this host's stdin; written 0600 from the first byte, then moved."""
+    # `state` and `host` by these names: pyinfra passes them to a FunctionCommand that asks.
+    content = _read_values(host, state.inventory.get_host(secret.source_host), secret)
+    if content is None:
+        return False
+    q, tmp = shlex.quote, secret.path + ".tmp"
+    write = (f"umask 077; mkdir -p {q(str(PurePosixPath(secret.path).parent))} && cat > {q(tmp)} "
+             f"&& chmod 0600 {q(tmp)} && mv -f {q(tmp)} {q(secret.path)}")
+    ok, _ = host.run_shell_command(StringCommand(f"sh -c {q(write)}"), _stdin=content,
+                                   print_output=False, print_input=False)
+    return ok
+
+
+@operation()
+def secret_from_host(secret: Secret):
+    """Keep ``secret.path`` equal to its ``copied`` values on ``secret.source_host``.
+
+    Only digests are compared while operations are prepared; the values move at execute time,
+    after the source host generated its own secrets (a barrier sits between the two)."""
+    assert secret.source_host, "a secret from this host is secret_env's"
+    source = state.inventory.get_host(secret.source_host)
+    theirs = [source.get_fact(SecretDigest, path=path, var=var) for path, var in secret.copied.values()]
+    ours = [host.get_fact(SecretDigest, path=secret.path, var=var) for var in secret.copied]
+    info = host.get_fact(File, path=secret.path)
+    if None not in theirs and theirs == ours and info is not None and info["mode"] == 600:
+        host.noop(f"{secret.path} matches {secret.source_host}'s (0600); kept")
+        return
+    yield FunctionCommand(_copy_secret, (secret,), {})
 
 
 def _marker(dest: str) -> str:

@@ -19,7 +19,8 @@ from .errors import InventoryError, Problem
 from .inventory import cluster_from_inventory
 from .model import Cluster, Host
 from .model.locks import PROJECT_DIR
-from .models_lock import LockedFile, ModelLock, host_path, load_model_lock, needed_files
+from .models_lock import (LockedFile, ModelLock, companions, host_path, hf_ref_path, load_model_lock,
+                          locked_companions, needed_files)
 from .preflight import Level, Preflight, preflight
 from .render import HostRender, render_cluster
 from .render.containers import Secret, Stack
@@ -56,6 +57,7 @@ class HostRollout:
     stacks: list[Stack]  # in start order: engines, then what routes to them
     images: list[ImageNeed] = field(default_factory=list)
     models: list[ModelNeed] = field(default_factory=list)
+    model_refs: dict[str, str] = field(default_factory=dict)  # Hugging Face cache refs/main -> commit
 
     @property
     def secrets(self) -> list[Secret]:
@@ -126,22 +128,39 @@ def _images(cluster: Cluster, stack: Stack, local_ids: dict[str, str], plan: Hos
 
 
 def _models(cluster: Cluster, service: str, lock: ModelLock, plan: HostRollout) -> list[Problem]:
-    problems = []
+    """Every file the service's server opens, each locked, laid out where that server reads it."""
     model = getattr(cluster.services[service], "model", None)
     where = f"services.{service}.model"
-    for repo, part in needed_files(cluster, service):
-        entry = lock.get(repo, part.file)
+    layout = cluster.locked_image(cluster.image_key(service)).model_layout
+    wanted = [(f"{repo}/{part.file}", lock.get(repo, part.file)) for repo, part in needed_files(cluster, service)]
+    problems = []
+    if (group := companions(cluster, service)) is not None:
+        found, missing = locked_companions(group, lock)
+        wanted += [(f.key, f) for f in found]
+        problems += [Problem(plan.host.name, where, f"{group.repo}: no locked file matches {glob!r}, which "
+                             f"{cluster.image_key(service)} opens beside the weights: run `aistack models lock`")
+                     for glob in missing if model not in cluster.allow_unverified_models]
+    files = []
+    for key, entry in wanted:
         if entry is None or not entry.verified:
             if model not in cluster.allow_unverified_models:
-                problems.append(Problem(plan.host.name, where, f"{repo}/{part.file} has no size and sha256 in "
+                problems.append(Problem(plan.host.name, where, f"{key} has no size and sha256 in "
                                         f"locks/models.yaml: run `aistack models lock`, or list {model!r} under "
                                         "allow_unverified_models"))
         elif entry.path and not Path(entry.source()).is_file():
             problems.append(Problem(plan.host.name, where, f"{entry.source()} does not exist on this machine"))
         else:
-            need = ModelNeed(host_path(plan.host.storage.models, repo, part.file), entry)
-            if need not in plan.models:
-                plan.models.append(need)
+            files.append(entry)
+    for entry in files:
+        if layout == "hf-cache" and not entry.revision:
+            problems.append(Problem(plan.host.name, where, f"{entry.key}: {cluster.image_key(service)} reads the "
+                                    "Hugging Face cache, which names a snapshot by its commit: pin a revision"))
+            continue
+        need = ModelNeed(host_path(plan.host.storage.models, entry.repo, entry.file, layout, entry.revision), entry)
+        if need not in plan.models:
+            plan.models.append(need)
+        if layout == "hf-cache":
+            plan.model_refs[hf_ref_path(plan.host.storage.models, entry.repo)] = entry.revision
     return problems
 
 

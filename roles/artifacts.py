@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from io import StringIO
+
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import docker
+from pyinfra.operations import docker, files
 
-from aistack.operations import local_image, model_file, secret_env
+from aistack.operations import barrier, local_image, model_file, secret_env, secret_from_host
 from aistack.rollout import HostRollout
 
 
@@ -14,6 +16,10 @@ from aistack.rollout import HostRollout
 def models(plan: HostRollout) -> None:
     for need in host.loop(plan.models):
         model_file(name="Model file (verified by sha256)", dest=need.dest, locked=need.locked)
+    # A hub id resolves through refs/main to its snapshot: the commit, without a newline.
+    for path, revision in host.loop(sorted(plan.model_refs.items())):
+        files.put(name="Hugging Face cache ref", src=StringIO(revision), dest=path, mode="644",
+                  create_remote_dir=True)
 
 
 @deploy("Images, before anything restarts")
@@ -26,5 +32,9 @@ def images(plan: HostRollout) -> None:
 
 @deploy("Secrets generated on the host")
 def secrets(plan: HostRollout) -> None:
-    for secret in host.loop(plan.secrets):
+    for secret in host.loop([s for s in plan.secrets if not s.source_host]):
         secret_env(name="Secret file (generated here, 0600)", secret=secret)
+    # What one host copies from another exists once every host has made its own.
+    barrier(name="Every host has generated its secrets", label="secrets")
+    for secret in host.loop([s for s in plan.secrets if s.source_host]):
+        secret_from_host(name="Secret file (copied from another host, 0600)", secret=secret)

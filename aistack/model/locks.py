@@ -29,6 +29,13 @@ class LockedImage(StrictModel):
     # bash, and the server's own (ray, pg_isready, redis-cli). What is not listed is not there.
     tools: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")]] = []
     user: str | None = None  # whom the server runs as
+    # How the server finds a checkpoint: a folder per repo (its path passed on the command line),
+    # or the Hugging Face cache it resolves a repo id in (models--ORG--NAME/snapshots/REV/, refs/main).
+    model_layout: Literal["dir", "hf-cache"] = "dir"
+    # Files the server opens from a checkpoint besides the catalogue's weights (globs, matched
+    # against the repo at the weights' revision): each required one must match a locked file.
+    model_files: list[str] = []
+    model_files_optional: list[str] = []  # opened when the repo has them
     source: list[str] = []  # where each fact above was read: repo@tag path, or why it is unconfirmed
 
     @property

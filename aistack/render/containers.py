@@ -54,7 +54,9 @@ class Secret:
     """An env file deploy generates on the host at first apply (0600) and never rewrites.
 
     Only names travel: ``tokens`` get fresh random values on the target, ``derived`` values are
-    built there from them, ``copied`` values come from another secret file on the same host.
+    built there from them, ``copied`` values come from another secret file on the same host, or
+    on ``source_host`` (Qdrant's key, made on its host, for Open WebUI on another): deploy carries
+    those host to host in memory and rewrites the file when the source's value changed.
     """
 
     path: str
@@ -64,6 +66,7 @@ class Secret:
     # A credentials file (Prometheus' bearer token) holds one bare value, owned by the container's user.
     value_only: bool = False
     owner: int | None = None
+    source_host: str | None = None  # where the ``copied`` files are, when not on this host
 
 
 @dataclass

@@ -8,6 +8,7 @@ from __future__ import annotations
 from functools import partial
 
 from ..capacity import lane_capacity, vllm_max_num_seqs
+from ..models_lock import HF_CACHE
 from ..model import (
     VLLM,
     Asr,
@@ -198,7 +199,7 @@ class StackBuilder:
                     "STT_MODEL_TTL": "-1",
                     # Models come from the lock ahead of time, never at container start (001).
                     "HF_HUB_OFFLINE": "1",
-                    "HF_HUB_CACHE": f"{CONTAINER_MODELS}/hf",
+                    "HF_HUB_CACHE": f"{CONTAINER_MODELS}/{HF_CACHE}",  # where deploy lays out the snapshot
                 },
                 volumes=[f"{host.storage.models}:{CONTAINER_MODELS}:ro"],
                 healthcheck=self.probe(name, port, "/health"),
@@ -235,8 +236,11 @@ class StackBuilder:
                 "NANOOWL_MAX_IMAGE_PX": str(det.max_image_px),
                 "NANOOWL_HOST": bind,
                 "NANOOWL_PORT": str(det.port),
+                "NANOOWL_MODEL": self.cluster.models[det.model].hf_repo,  # a hub id, resolved in the cache
                 "HF_HUB_OFFLINE": "1",  # OWL-ViT weights come from the model lock, not at start (001)
-                "HF_HUB_CACHE": f"{CONTAINER_MODELS}/hf",
+                "HF_HUB_CACHE": f"{CONTAINER_MODELS}/{HF_CACHE}",
+                # The image sets TRANSFORMERS_CACHE, which transformers prefers to HF_HUB_CACHE.
+                "TRANSFORMERS_CACHE": f"{CONTAINER_MODELS}/{HF_CACHE}",
             },
             volumes=[
                 f"{host.storage.models}:{CONTAINER_MODELS}:ro",
@@ -412,12 +416,21 @@ class StackBuilder:
             copied = {v: key for v in ("OPENAI_API_KEYS", "RAG_OPENAI_API_KEY", "AUDIO_STT_OPENAI_API_KEY", "AUDIO_TTS_OPENAI_API_KEY")}
         return Secret(path, {"WEBUI_SECRET_KEY": "", "POSTGRES_PASSWORD": ""}, derived, copied)
 
+    def vector_db_key(self, name: str, vector_db: str, host: Host) -> Secret:
+        """Qdrant's API key, made on Qdrant's host, copied into a file of Open WebUI's own (Qdrant
+        answers 401 without it): in place when both share a host, else carried by deploy."""
+        source = self.cluster.hosts[self.cluster.services[vector_db].host]
+        key = (secret_file(source, vector_db), "QDRANT__SERVICE__API_KEY")
+        return Secret(secret_file(host, f"{name}-{vector_db}"), {}, copied={"QDRANT_API_KEY": key},
+                      source_host=None if source.name == host.name else source.name)
+
     def webui(self, name: str, ui: WebUI, host: Host, stack: Stack) -> None:
         image, entrypoint = self.image(name)
         bind = self.bind(name)
         secrets = secret_file(host, name)
         gw_name, gateway = self.cluster.one(Gateway)
         stack.secrets.append(self.webui_secret(secrets, ui, host, gw_name))
+        env_files = [secrets]
         gateway_url = f"http://{self.reach(gw_name, host)}:{gateway.port}/v1"
         env = {
             "HOST": bind,
@@ -452,6 +465,9 @@ class StackBuilder:
         if ui.vector_db:
             address, port = self.cluster.endpoint(ui.vector_db)
             env |= {"VECTOR_DB": "qdrant", "QDRANT_URI": f"http://{address}:{port}"}
+            vector_key = self.vector_db_key(name, ui.vector_db, host)
+            stack.secrets.append(vector_key)
+            env_files.append(vector_key.path)  # QDRANT_API_KEY
         if ui.embeddings:
             env |= {
                 "RAG_EMBEDDING_ENGINE": "openai",
@@ -479,7 +495,7 @@ class StackBuilder:
                 image=image,
                 entrypoint=entrypoint,
                 environment=env,
-                env_files=[secrets],
+                env_files=env_files,
                 volumes=[f"{host.storage.state}/data/{name}/webui:/app/backend/data"],
                 depends_on=[c.name for c in containers],
                 healthcheck=self.probe(name, ui.port, "/health"),

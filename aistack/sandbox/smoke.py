@@ -50,6 +50,18 @@ def chat(cluster: Cluster, key: str, alias: str = "chat", content: str = "hello"
                       timeout=timeout)
 
 
+def embed(cluster: Cluster, key: str, texts: list[str], alias: str = "embed") -> httpx.Response:
+    """OpenAI embeddings on an alias, through nginx and LiteLLM."""
+    return httpx.post(f"{front_url(cluster)}/v1/embeddings", headers={"Authorization": f"Bearer {key}"},
+                      json={"model": alias, "input": texts}, timeout=60)
+
+
+def rerank(cluster: Cluster, key: str, query: str, documents: list[str], alias: str = "rerank") -> httpx.Response:
+    """Cohere-style rerank on an alias, through nginx and LiteLLM (which posts to the lane's /v1/rerank)."""
+    return httpx.post(f"{front_url(cluster)}/v1/rerank", headers={"Authorization": f"Bearer {key}"},
+                      json={"model": alias, "query": query, "documents": documents}, timeout=60)
+
+
 def predicted_tokens(cluster: Cluster, service: str) -> float:
     address, port = cluster.endpoint(service)
     text = httpx.get(f"http://{address}:{port}/metrics", timeout=10).text

@@ -29,7 +29,7 @@ from docker.errors import NotFound
 from ..model import Tuning
 from ..model.locks import PROJECT_DIR, load_image_lock
 from ..rollout import LOCAL_IMAGE_IDS
-from .tiny_gguf import generate
+from .tiny_gguf import generate, generate_bert
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,7 @@ KEY_FILE = STATE_DIR / "id_ed25519"
 KNOWN_HOSTS = STATE_DIR / "known_hosts"
 # The sandbox's model: generated deterministically (seed 0), locked by its sha256 in locks/models.yaml.
 TINY_GGUF = STATE_DIR / "models" / "tiny.gguf"
+TINY_BERT_GGUF = STATE_DIR / "models" / "tiny-bert.gguf"  # the embed and rerank lanes' model
 # A private /24 unlikely to be in use; move it with AISTACK_SANDBOX_SUBNET if it is.
 SUBNET = ipaddress.ip_network(os.environ.get("AISTACK_SANDBOX_SUBNET", "172.29.77.0/24"))
 SSH_PORT_BASE = int(os.environ.get("AISTACK_SANDBOX_SSH_PORT", "2221"))
@@ -244,6 +245,8 @@ def up(only: list[str] | None = None) -> list[TestHost]:
     _lock_local_images()
     if not TINY_GGUF.exists():
         generate(TINY_GGUF, quiet=True)
+    if not TINY_BERT_GGUF.exists():
+        generate_bert(TINY_BERT_GGUF, quiet=True)
     public_key = ensure_key()
     client = _client()
     _network(client)

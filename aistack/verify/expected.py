@@ -234,6 +234,8 @@ def expectations(rollout: Rollout, hosts: list[str] | None = None) -> Expected:
         found.items += [RenderedFile(name, path, hashlib.sha256(f.content.encode()).hexdigest(), f.mode)
                         for path, f in sorted(plan.render.files.items())]
         found.items += [ModelFile(name, m.dest, m.locked.size, m.locked.sha256) for m in plan.models]
+        found.items += [RenderedFile(name, path, hashlib.sha256(rev.encode()).hexdigest(), 0o644)
+                        for path, rev in sorted(plan.model_refs.items())]
         found.items += [SecretFile(name, s.path) for s in plan.secrets]
         found.items += [Sysctl(name, k, str(v)) for k, v in sorted(plan.host.tuning.sysctl.items())]
         found.items += [OpenFiles(name, container_name(s, c.name), c.nofile) for s in started for c in s.containers

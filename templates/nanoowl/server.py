@@ -6,13 +6,18 @@ GET /health -> 200 once the TensorRT engine is loaded (503 before).
 
 Images are bounded to NANOOWL_MAX_IMAGE_PX on the long side while they are decoded: a 4K photo
 decoded to 25 MB and spiked the Orin's unified memory (seed 000). The engine is built on first
-start (it is bound to this GPU and TensorRT) and cached at NANOOWL_ENGINE.
+start (it is bound to this GPU and TensorRT) and cached at NANOOWL_ENGINE. It is built in a
+child process, so the build's copy of the model is freed before the server loads its own (the
+Orin's memory is shared with the GPU); trtexec's exit code is not checked by NanoOWL, so a build
+counts only when the engine file exists and is not empty.
 """
 
 import base64
 import io
 import json
 import os
+import subprocess
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -38,12 +43,28 @@ def bound_image(data: bytes, max_px: int = MAX_PX) -> Image.Image:
     return image
 
 
+def engine_built(path: str = ENGINE) -> bool:
+    return os.path.isfile(path) and os.path.getsize(path) > 0
+
+
+def build_engine(path: str = ENGINE, model: str = MODEL) -> None:
+    """The image's own build step, in a child process; a failed build leaves no engine behind."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    partial = f"{path}.partial"
+    subprocess.run([sys.executable, "-m", "nanoowl.build_image_encoder_engine", partial, f"--model_name={model}"],
+                   check=False)
+    if not engine_built(partial):
+        if os.path.exists(partial):
+            os.remove(partial)
+        sys.exit(f"nanoowl: the TensorRT engine build for {model} produced no engine at {partial} (trtexec's output above)")
+    os.replace(partial, path)
+
+
 def load_predictor():
     from nanoowl.owl_predictor import OwlPredictor
 
-    if not os.path.exists(ENGINE):
-        os.makedirs(os.path.dirname(ENGINE), exist_ok=True)
-        OwlPredictor(model_name=MODEL).build_image_encoder_engine(ENGINE)
+    if not engine_built():
+        build_engine()
     return OwlPredictor(MODEL, image_encoder_engine=ENGINE)
 
 

@@ -11,7 +11,7 @@ STACKS = "/srv/aistack/stacks"
 SANDBOX_SKIPS = {
     *((h, "GPU visible in GPU containers") for h in ("main", "edge", "orin", "nx")),
     ("nx", "qdrant ready"),
-    *(("main", f"alias {a} answers through nginx") for a in ("embed", "rerank", "stt", "tts", "vllm-ray")),
+    *(("main", f"alias {a} answers through nginx") for a in ("stt", "tts", "vllm-ray")),
 }
 
 
@@ -23,6 +23,7 @@ def test_the_converged_sandbox_verifies_green(converged):
     assert {r["result"] for r in report.rows} == {"PASS", "SKIP"}
     assert json.loads(passed[("edge", "gemma-edge runs with total_slots, n_ctx")]["found"]) == {"n_ctx": 512, "total_slots": 4}
     assert ("main", "alias vision answers through nginx") in passed
+    assert {("main", f"alias {a} answers through nginx") for a in ("embed", "rerank")} <= set(passed)
     assert ("main", "gateway listens on 127.0.0.1 port 4000 only") in passed
 
 
