@@ -46,7 +46,8 @@ def test_every_running_target_is_up_and_the_parked_lane_is_down(cluster):
 
     found = wait_for(health)
     assert found, "Prometheus reports no targets"
-    expected_up = {("llamacpp", "chat-main"), ("llamacpp", "gemma-edge"), ("llamacpp", "gemma-orin"), ("litellm", "gateway"),
+    expected_up = {*(("llamacpp", s) for s in ("chat-main", "gemma-edge", "gemma-orin", "embed", "rerank")),
+                   ("litellm", "gateway"),
                    ("prometheus", "prometheus"), *(("node", f"node-exporter-{h}") for h in ("main", "edge", "orin", "nx"))}
     assert {k for k, v in found.items() if v == "up"} == expected_up, found
     # Parked: scraped on purpose, so a lane started by hand beside the active one shows up.
