@@ -101,14 +101,7 @@ def generate(path: str | os.PathLike[str] | None = None, seed: int = 0,
         return (rng.standard_normal(shape) * 0.02).astype(np.float32)
 
     tmp = out.with_name(out.name + ".tmp")
-    writer = gguf.GGUFWriter(str(tmp), "llama")
-    writer.add_name("aistack-tiny-llama")
-    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
-    writer.add_context_length(hp.context_length)
-    writer.add_embedding_length(hp.n_embd)
-    writer.add_block_count(hp.n_layer)
-    writer.add_feed_forward_length(hp.n_ff)
-    writer.add_head_count(hp.n_head)
+    writer = _start(tmp, "llama", "aistack-tiny-llama", hp)
     writer.add_head_count_kv(hp.n_head_kv)
     writer.add_rope_dimension_count(hp.head_dim)
     writer.add_rope_freq_base(hp.rope_theta)
@@ -223,14 +216,7 @@ def generate_bert(path: str | os.PathLike[str] | None = None, seed: int = 0,
         return np.zeros(n, dtype=np.float32)
 
     tmp = out.with_name(out.name + ".tmp")
-    writer = gguf.GGUFWriter(str(tmp), "bert")
-    writer.add_name(f"aistack-{kind}")
-    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
-    writer.add_context_length(hp.context_length)
-    writer.add_embedding_length(hp.n_embd)
-    writer.add_block_count(hp.n_layer)
-    writer.add_feed_forward_length(hp.n_ff)
-    writer.add_head_count(hp.n_head)
+    writer = _start(tmp, "bert", f"aistack-{kind}", hp)
     writer.add_layer_norm_eps(hp.norm_eps)  # bert.attention.layer_norm_epsilon: required
     writer.add_causal_attention(False)  # llama.cpp's default is causal
     writer.add_pooling_type(gguf.PoolingType.CLS)  # not RANK: see the module docstring
@@ -276,6 +262,21 @@ def generate_bert(path: str | os.PathLike[str] | None = None, seed: int = 0,
         writer.add_tensor("cls.output.bias", zeros(1))
 
     return _finish(writer, tmp, out, quiet)
+
+
+def _start(tmp: Path, arch: str, name: str, hp: TinyLlama | TinyBert) -> "gguf.GGUFWriter":
+    """A writer with the header both models share, in the order the locked files were written."""
+    import gguf
+
+    writer = gguf.GGUFWriter(str(tmp), arch)
+    writer.add_name(name)
+    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+    writer.add_context_length(hp.context_length)
+    writer.add_embedding_length(hp.n_embd)
+    writer.add_block_count(hp.n_layer)
+    writer.add_feed_forward_length(hp.n_ff)
+    writer.add_head_count(hp.n_head)
+    return writer
 
 
 def _finish(writer: "gguf.GGUFWriter", tmp: Path, out: Path, quiet: bool) -> Path:
