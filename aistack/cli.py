@@ -67,7 +67,7 @@ def plan(
         record = lanes_file(cluster.name)
         switched = read_switched(record)
         if switched:
-            out.print(f"lanes switched since the inventory's flags ({record.name}): {', '.join(switched)}")
+            out.print(f"lanes switched since the inventory's flags ({record.name}): {', '.join(switched)}", markup=False)
     raise typer.Exit(result.level.value)
 
 

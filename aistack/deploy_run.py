@@ -4,47 +4,111 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import NoReturn
 
+import gevent
 from pyinfra import host, logger, state
-from pyinfra.api.exceptions import PyinfraError
+from pyinfra.api.state import BaseStateCallback, State
 
+from .errors import InventoryError, Problem, UsageError
 from .models_lock import ModelLock, load_model_lock
+from .preflight import Level
 from .rollout import Rollout, RolloutRefused, prepare
+
+EXIT_BLOCK, EXIT_USAGE = Level.BLOCK.value, 2
 
 _CACHE: dict[int, Rollout] = {}
 
 
-def overrides_from_data() -> list[str]:
+def overrides_from_data(run: State) -> list[str]:
     """`--data aistack_set='["a.b=1", ...]'` (pyinfra reads the JSON) or a single 'a.b=1'."""
-    first = next(iter(state.inventory))
-    value = first.data.get("aistack_set") or []
+    value = _first_data(run, "aistack_set") or []
     if isinstance(value, str):
-        value = json.loads(value) if value.startswith("[") else [value]
-    return list(value)
+        try:
+            value = json.loads(value) if value.lstrip().startswith("[") else [value]
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"--data aistack_set: not a JSON list ({exc.msg} at {exc.pos})") from None
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise UsageError("--data aistack_set: a JSON list of \"dotted.path=value\" strings")
+    return value
 
 
-def model_lock_from_data() -> ModelLock | None:
+def model_lock_from_data(run: State) -> ModelLock | None:
     """`--data aistack_model_lock=PATH`: another model lock (tests; a staged lock update)."""
-    path = next(iter(state.inventory)).data.get("aistack_model_lock")
-    return load_model_lock(Path(path)) if path else None
+    path = _first_data(run, "aistack_model_lock")
+    if path is None:
+        return None
+    if not isinstance(path, str) or not path:
+        raise UsageError("--data aistack_model_lock: a path to a model lock file")
+    return load_model_lock(Path(path), must_exist=True)
 
 
-def current_rollout() -> Rollout:
-    """Prepared once per run (deploy.py runs per host); a refusal stops the run before any change."""
-    key = id(state)
+def _first_data(run: State, key: str):
+    first = next(iter(run.inventory), None)
+    return first.data.get(key) if first is not None else None
+
+
+def current_rollout(run: State | None = None) -> Rollout:
+    """Prepared once per run; a refusal stops the run before any host is dialled (see Gate)."""
+    run = run or state
+    key = id(run)
     if key not in _CACHE:
         try:
-            _CACHE[key] = prepare(state.inventory, overrides_from_data(), model_lock=model_lock_from_data())
-        except RolloutRefused as exc:
-            for problem in exc.problems:
-                logger.error(f"REFUSED {problem}")
-            raise PyinfraError(f"aistack refused the rollout ({len(exc.problems)} problem(s)); nothing was changed:\n"
-                               + "\n".join(f"  - {p}" for p in exc.problems)) from None
+            _CACHE[key] = prepare(run.inventory, overrides_from_data(run), model_lock=model_lock_from_data(run))
+        except (InventoryError, RolloutRefused) as exc:
+            _refuse(exc.problems)
+        except UsageError as exc:
+            _refuse([Problem(None, "usage", str(exc))], code=EXIT_USAGE)
         for stack_host, plan in _CACHE[key].hosts.items():
             for stack in plan.stacks:
                 if stack.not_started:
                     logger.warning(f"{stack_host}: {stack.service} rendered and validated, not started: {stack.not_started}")
     return _CACHE[key]
+
+
+class Refused(SystemExit):
+    """The run's exit: raised in the greenlet that dials a host, thrown by gevent into the main
+    one. gevent prints a traceback for an exception a greenlet dies of, unless its type is one
+    the hub is told is not an error: this one is (its reasons are already printed)."""
+
+
+gevent.get_hub().NOT_ERROR += (Refused,)
+
+
+def _refuse(problems: list[Problem], code: int = EXIT_BLOCK) -> NoReturn:
+    """Every reason on its own line, then exit: no traceback, no host touched."""
+    logger.error(f"aistack refused the rollout ({len(problems)} problem(s)); nothing was changed:")
+    for problem in problems:
+        logger.error(f"REFUSED {problem}")
+    raise Refused(code)
+
+
+class Gate(BaseStateCallback):
+    """pyinfra's hook before it dials a host: the cluster is validated, preflighted and rendered
+    first, so a refusal prints its reasons with no SSH attempt. config.py (read by pyinfra
+    before the inventory) registers it."""
+
+    @staticmethod
+    def host_before_connect(state: State, host) -> None:  # noqa: ARG004 (pyinfra's signature)
+        try:
+            current_rollout(state)
+        except Refused:
+            # The other hosts' connects are greenlets not started yet: none of them may dial.
+            for other in list(state.pool.greenlets):
+                if other is not gevent.getcurrent():
+                    other.kill(block=False)
+            raise
+
+
+def gate_after_init(run: State) -> None:
+    """Register the Gate on this state as soon as State.init has made its callback list."""
+    init = run.init
+
+    def init_then_gate(*args, **kwargs):
+        init(*args, **kwargs)
+        run.add_callback_handler(Gate())
+
+    run.init = init_then_gate
 
 
 def runtime_pending(runtime_ops: list, force: bool) -> bool:

@@ -19,9 +19,10 @@ from pyinfra.context import ctx_state
 
 # pyinfra's CLI package gevent-patches the process when imported: at import time, before any
 # thread (paramiko's) exists, never in the middle of a run.
+from pyinfra.connectors.ssh import SSHConnector
 from pyinfra_cli.inventory import make_inventory
 
-from .errors import InventoryError, Problem, UsageError
+from .errors import InventoryError, Problem, UsageError, did_you_mean
 from .lanes import lanes_file, read_switched, switch_overrides
 from .model import Cluster
 from .model.locks import IMAGE_LOCK, PROJECT_DIR, load_image_lock
@@ -29,6 +30,11 @@ from .model.locks import IMAGE_LOCK, PROJECT_DIR, load_image_lock
 CLUSTER_KEYS = ("services", "timeouts", "monitoring", "distributed", "catalogue", "image_map", "allow_unpinned", "allow_unverified_models", "force_checks")
 SSH_KEYS = ("hostname", "port", "user", "key", "known_hosts_file", "strict_host_key_checking")
 DEFAULT_INVENTORY = PROJECT_DIR / "inventory" / "homelab.py"
+# Data deploy.py reads from `--data` (deploy.py's docstring); a key of pyinfra's own starts with `_`.
+RUN_KEYS = ("aistack_set", "aistack_model_lock", "force_runtime")
+# Every data key a host may carry: ours, and the SSH connector's own (read from pyinfra).
+KNOWN_KEYS = frozenset((*CLUSTER_KEYS, *RUN_KEYS, "patch", "cluster_name", "node", *SSHConnector.data_meta))
+MAX_DEPTH = 32  # nested deeper than any inventory needs: a mistake, refused before it is walked
 NAMED_SECTIONS = ("hosts", "services")  # a site may add catalogue entries, never invent a host
 SECTIONS = tuple(Cluster.model_fields)
 
@@ -52,8 +58,11 @@ def read_inventory(path: Path, project_dir: Path = PROJECT_DIR) -> Inventory:
         # pyinfra executes inventory and group data files inside a State context.
         with ctx_state.use(State()):
             return make_inventory(str(path), cwd=str(project_dir))
-    except Exception as exc:  # a Python error inside the inventory or group data
-        raise InventoryError([Problem(None, str(path), f"cannot load: {exc}")]) from exc
+    except Exception as exc:  # a Python error (or a binary file) inside the inventory or group data
+        # pyinfra wraps an error in the file it executes, and names that file.
+        cause, where = getattr(exc, "exception", exc), getattr(exc, "filename", None) or str(path)
+        lines = str(cause).splitlines()
+        raise InventoryError([Problem(None, where, f"cannot load: {type(cause).__name__}: {lines[0][:300] if lines else ''}")]) from None
 
 
 def cluster_from_inventory(inventory: Inventory, overrides: list[str] = (), name: str = "homelab",
@@ -90,6 +99,11 @@ def raw_cluster(inventory: Inventory, name: str) -> dict[str, Any]:
     problems: list[Problem] = []
     for host in inventory:
         data = host.data
+        problems += unknown_keys(host.name, data.dict())
+        problems += [Problem(host.name, key, f"nested more than {MAX_DEPTH} levels deep")
+                     for key in (*CLUSTER_KEYS, "patch", "node") if too_deep(data.get(key))]
+        if problems:
+            continue
         node = copy.deepcopy(data.get("node")) or {}
         if not isinstance(node, dict):
             problems.append(Problem(host.name, "node", "must be a mapping of the host's hardware"))
@@ -105,6 +119,8 @@ def raw_cluster(inventory: Inventory, name: str) -> dict[str, Any]:
                     Problem(host.name, key, f"differs from host {shared[key][0]}: cluster data must be the same for all hosts")
                 )
             shared.setdefault(key, (host.name, value))
+    if not hosts and not problems:
+        problems.append(Problem(None, "hosts", "the inventory has no hosts"))
     if problems:
         raise InventoryError(problems)
     raw: dict[str, Any] = {"name": name, "hosts": hosts}
@@ -112,6 +128,20 @@ def raw_cluster(inventory: Inventory, name: str) -> dict[str, Any]:
         if value is not None:
             raw["name" if key == "cluster_name" else key] = copy.deepcopy(value)
     return raw
+
+
+def unknown_keys(host: str, data: dict[str, Any]) -> list[Problem]:
+    """A misspelt data key (`timeout`, `ssh_hostnam`) would be ignored: name it instead."""
+    return [Problem(host, key, f"unknown data key{did_you_mean(key, KNOWN_KEYS)}")
+            for key in data if not str(key).startswith("_") and key not in KNOWN_KEYS]
+
+
+def too_deep(value: Any, depth: int = 0) -> bool:
+    """Values nested thousands deep would blow the stack in copy or validation: refuse them first."""
+    if depth > MAX_DEPTH:
+        return True
+    children = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else ()
+    return any(too_deep(child, depth + 1) for child in children)
 
 
 def parse_override(item: str) -> tuple[str, Any]:
@@ -122,7 +152,12 @@ def parse_override(item: str) -> tuple[str, Any]:
     try:
         value = yaml.safe_load(text) if text.strip() else ""
     except yaml.YAMLError as exc:
-        raise UsageError(f"--set {item!r}: value is not valid YAML ({exc.problem})") from None
+        raise UsageError(f"--set {item[:200]!r}: value is not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    except RecursionError:
+        value = None
+        raise UsageError(f"--set {path.strip()[:200]}: value nested more than {MAX_DEPTH} levels deep") from None
+    if too_deep(value):
+        raise UsageError(f"--set {path.strip()[:200]}: value nested more than {MAX_DEPTH} levels deep")
     if isinstance(value, bool) and text.strip().lower() not in ("true", "false"):
         value = text.strip()  # YAML 1.1 reads on/off/yes/no as booleans; flash_attn=off means "off"
     return path.strip(), value

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from .errors import InventoryError, Problem
+from .errors import InventoryError, Problem, did_you_mean
 from .model import Cluster
 from .model.locks import PROJECT_DIR
 
@@ -29,7 +29,13 @@ def lanes_file(cluster_name: str) -> Path:
 def read_switched(path: Path) -> list[str]:
     if not path.exists():
         return []
-    data = yaml.safe_load(path.read_text()) or {}
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:  # a directory, binary, not YAML
+        raise InventoryError([Problem(None, str(path), f"cannot read the lane record: {type(exc).__name__}")]) from None
+    if isinstance(data, dict) and set(data) - {"active"}:
+        unknown = sorted(map(str, set(data) - {"active"}))
+        raise InventoryError([Problem(None, f"{path}: {k}", f"unknown key{did_you_mean(k, ['active'])}") for k in unknown])
     active = data.get("active") if isinstance(data, dict) else None
     if not isinstance(active, list) or not all(isinstance(lane, str) for lane in active):
         raise InventoryError([Problem(None, str(path), "must hold `active: [lane, ...]`")])

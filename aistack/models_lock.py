@@ -12,16 +12,19 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import yaml
-from pydantic import Field
+from pydantic import Field, ValidationError
+
+from .errors import InventoryError, Problem
 
 from .model import Cluster, RayNode
 from .model.base import StrictModel
-from .model.catalogue import ModelFile
+from .model.catalogue import REVISION, ModelFile
 from .model.locks import PROJECT_DIR
 from .model.services import LanePlacement
+from .model.types import RelativePath, RepoId, under
 
 MODEL_LOCK = PROJECT_DIR / "locks" / "models.yaml"
 HF_CACHE = "hf"  # under the models path: the Hugging Face cache that hub-id servers resolve in
@@ -34,11 +37,11 @@ HEADER = """\
 
 
 class LockedFile(StrictModel):
-    repo: str  # the folder under the host's models path (the hub repo, or the catalogue name)
-    file: str
-    revision: str | None = None
+    repo: RepoId  # the folder under the host's models path (the hub repo, or the catalogue name)
+    file: RelativePath
+    revision: str | None = Field(None, pattern=REVISION)
     size: int | None = Field(None, gt=0)
-    sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}\Z")
     url: str | None = None
     path: str | None = None  # on the control machine (the sandbox's generated GGUF)
 
@@ -63,10 +66,15 @@ class ModelLock(StrictModel):
         return self.files.get(f"{repo}/{file}")
 
 
-def load_model_lock(path: Path = MODEL_LOCK) -> ModelLock:
-    if not path.exists():
+def load_model_lock(path: Path = MODEL_LOCK, must_exist: bool = False) -> ModelLock:
+    """The lock (empty where the project has none yet); a lock named on purpose must exist."""
+    if not path.exists() and not must_exist:
         return ModelLock()
-    return ModelLock.model_validate(yaml.safe_load(path.read_text()) or {})
+    try:
+        return ModelLock.model_validate(yaml.safe_load(path.read_text()) or {})
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, ValidationError) as exc:
+        reason = str(exc).splitlines()[0][:200] if not isinstance(exc, ValidationError) else f"{exc.error_count()} invalid value(s)"
+        raise InventoryError([Problem(None, str(path), f"cannot read the model lock: {type(exc).__name__}: {reason}")]) from None
 
 
 def write_model_lock(lock: ModelLock, path: Path = MODEL_LOCK) -> None:
@@ -139,8 +147,8 @@ def host_path(models_dir: str, repo: str, file: str, layout: str = "dir", revisi
     """Where a model file lies on the host, in the layout its server reads."""
     if layout == "hf-cache":
         assert revision, "the Hugging Face cache names a snapshot by its commit (rollout refuses none)"
-        return str(PurePosixPath(models_dir) / HF_CACHE / hf_cache_folder(repo) / "snapshots" / revision / file)
-    return str(PurePosixPath(models_dir) / repo / file)
+        return under(models_dir, HF_CACHE, hf_cache_folder(repo), "snapshots", revision, file)
+    return under(models_dir, repo, file)
 
 
 def hf_cache_folder(repo: str) -> str:
@@ -150,7 +158,7 @@ def hf_cache_folder(repo: str) -> str:
 
 def hf_ref_path(models_dir: str, repo: str) -> str:
     """refs/main names the snapshot a hub id resolves to (its content: the commit, no newline)."""
-    return str(PurePosixPath(models_dir) / HF_CACHE / hf_cache_folder(repo) / "refs" / "main")
+    return under(models_dir, HF_CACHE, hf_cache_folder(repo), "refs", "main")
 
 
 # ---- filling the lock ---------------------------------------------------------------------

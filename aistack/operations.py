@@ -49,7 +49,7 @@ def secret_script(secret: Secret) -> str:
     lines.append(f"tmp={q(secret.path + '.tmp')}")
     lines.append(f"printf '{body}' {args} > \"$tmp\"")
     if secret.owner is not None:
-        lines.append(f'chown {secret.owner}:{secret.owner} "$tmp"')
+        lines.append(f'chown {q(f"{secret.owner}:{secret.owner}")} "$tmp"')
     lines.append(f'mv -f "$tmp" {q(secret.path)}')
     return "\n".join(lines)
 
@@ -141,21 +141,29 @@ def model_file(dest: str, locked: LockedFile):
     if info is not None and info["size"] == locked.size and marker and marker[0].split()[0] == locked.sha256:
         host.noop(f"{dest} verified ({locked.sha256[:12]}); kept")
         return
+    commands = fetch_commands(dest, locked)
+    yield commands[0]
+    if locked.path:
+        yield FileUploadCommand(locked.source(), f"{dest}.partial")
+    yield from commands[1:]
+
+
+def fetch_commands(dest: str, locked: LockedFile) -> list[str]:
+    """mkdir, the download (unless the file is uploaded), the size and sha256 check, the move.
+
+    The one place these commands are built: every value is quoted here, the lock's sha256 and
+    size too (validated as hex and int, quoted all the same)."""
     q = shlex.quote
     partial = f"{dest}.partial"
-    yield f"mkdir -p {q(str(PurePosixPath(dest).parent))}"
-    if locked.path:
-        yield FileUploadCommand(locked.source(), partial)
-    else:
-        yield f"curl -fsSL --retry 3 -o {q(partial)} {q(locked.source())}"
+    refused = f"{dest}: refused: the lock says {locked.sha256}, {locked.size} bytes; got"
     check = (
         f"got=$(sha256sum {q(partial)} | cut -d' ' -f1); size=$(stat -c %s {q(partial)}); "
-        f'if [ "$got" != {locked.sha256} ] || [ "$size" != {locked.size} ]; then rm -f {q(partial)}; '
-        f'echo "{dest}: refused: sha256 $got, $size bytes; the lock says {locked.sha256}, {locked.size} bytes. '
-        f'The previous file is kept." >&2; exit 1; fi'
+        f'if [ "$got" != {q(locked.sha256)} ] || [ "$size" != {q(str(locked.size))} ]; then rm -f {q(partial)}; '
+        f'echo {q(refused)} "sha256 $got, $size bytes. The previous file is kept." >&2; exit 1; fi'
     )
-    yield f"sh -c {q(check)}"
-    yield f"mv -f {q(partial)} {q(dest)} && echo {locked.sha256} > {q(_marker(dest))}"
+    download = [] if locked.path else [f"curl -fsSL --retry 3 -o {q(partial)} {q(locked.source())}"]
+    return [f"mkdir -p {q(str(PurePosixPath(dest).parent))}", *download, f"sh -c {q(check)}",
+            f"mv -f {q(partial)} {q(dest)} && echo {q(locked.sha256)} > {q(_marker(dest))}"]
 
 
 @operation()

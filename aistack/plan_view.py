@@ -7,11 +7,17 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from .model import Cluster
 from .preflight import Level, Preflight
 
 STYLE = {Level.PASS: "green", Level.WARN: "yellow", Level.BLOCK: "bold red"}
+
+
+def _data(*values: object) -> list[Text]:
+    """Cells from the inventory are data: a name like `[/]` is shown as written, never as markup."""
+    return [Text(str(v)) for v in values]
 
 
 def show(console: Console, cluster: Cluster, result: Preflight) -> None:
@@ -24,7 +30,8 @@ def show(console: Console, cluster: Cluster, result: Preflight) -> None:
     for f in result.findings:
         if f.level is level and level is not Level.PASS:
             where = f"{f.host}: " if f.host else ""
-            console.print(f"[{STYLE[level]}]{level.name}[/] {f.check} {where}{f.subject}: {f.message}", soft_wrap=True, highlight=False)
+            console.print(Text.assemble((level.name, STYLE[level]), f" {f.check} {where}{f.subject}: {f.message}"),
+                          soft_wrap=True, highlight=False)
     console.print(f"decision: [{STYLE[level]}]{level.name}[/] (exit {level.value})")
 
 
@@ -36,9 +43,8 @@ def _budgets(result: Preflight) -> Table:
         top = sorted(b.items, key=lambda i: -i.mib)[:3]
         items = "; ".join(f"{i.service} {i.what} {i.mib:,.0f}" for i in top) or "-"
         free_style = "red" if b.free_mib < 0 else ""
-        table.add_row(
-            b.host, b.accelerator, f"{b.total_mib:,.0f}", f"{b.used_mib:,.0f}", f"[{free_style}]{b.free_mib:,.0f}[/]" if free_style else f"{b.free_mib:,.0f}", items
-        )
+        table.add_row(*_data(b.host, b.accelerator, f"{b.total_mib:,.0f}", f"{b.used_mib:,.0f}"),
+                      Text(f"{b.free_mib:,.0f}", style=free_style), Text(items))
     return table
 
 
@@ -51,7 +57,7 @@ def _lanes(result: Preflight) -> Table:
     for col in ("lane", "engine", "slots", "per-slot ctx", "request needs", "KV tokens", "KV bytes/token", "concurrent at typical"):
         table.add_column(col)
     for lane in result.plan.lanes.values():
-        table.add_row(
+        table.add_row(*_data(
             lane.service,
             lane.engine + (" (unified KV)" if lane.unified_kv and lane.engine == "llama.cpp" else ""),
             _num(lane.slots),
@@ -60,7 +66,7 @@ def _lanes(result: Preflight) -> Table:
             _num(lane.kv_tokens),
             _num(lane.kv_bytes_per_token),
             _num(lane.concurrent),
-        )
+        ))
     return table
 
 
@@ -69,7 +75,7 @@ def _timeouts(cluster: Cluster) -> Table:
     table.add_column("layer")
     table.add_column("seconds", justify="right")
     for layer, seconds in cluster.timeouts.layers():
-        table.add_row(layer, str(seconds))
+        table.add_row(*_data(layer, seconds))
     return table
 
 
@@ -78,7 +84,7 @@ def _findings(result: Preflight) -> Table:
     for col in ("level", "check", "host", "subject", "reason"):
         table.add_column(col)
     for f in sorted(result.findings, key=lambda f: -f.level):
-        table.add_row(f"[{STYLE[f.level]}]{f.level.name}[/]", f.check, f.host or "-", f.subject, f.message)
+        table.add_row(Text(f.level.name, style=STYLE[f.level]), *_data(f.check, f.host or "-", f.subject, f.message))
     return table
 
 

@@ -7,6 +7,7 @@ rebooted) or stopped gets `up --wait`, so a run ends only when what it reports i
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 from hashlib import sha256
 from io import StringIO
@@ -58,7 +59,8 @@ def converge(plan: HostRollout) -> None:
         # next run to see: the record of what was last signalled keeps the reload owed.
         owed = host.get_fact(Sha256File, path=record) != sha256(stack.reload_record.encode()).hexdigest()
         server.shell(name="Changed config reloaded in place (by signal)",
-                     commands=[f"{cli} kill -s {c.reload_signal} {c.name}" for c in stack.containers if c.reload_signal],
+                     commands=[f"{cli} kill -s {shlex.quote(c.reload_signal)} {shlex.quote(c.name)}"
+                               for c in stack.containers if c.reload_signal],
                      _if=_changed(puts[stack.service], or_=owed))
         files.put(name="Reload recorded", src=StringIO(stack.reload_record), dest=record, mode="644")
 

@@ -13,9 +13,12 @@ SEED_REF = re.compile(r"\((?:0\d\d(?:, ?0\d\d)*|measured: [^)]+)\)")
 
 
 class StrictModel(BaseModel):
-    """Unknown keys are errors: a typo in the inventory must never be silently ignored."""
+    """Unknown keys are errors: a typo in the inventory must never be silently ignored. Types are
+    strict (a bool is not an int, "8192" is not a number) and patterns use Python's `re`, where
+    `\\Z` anchors at the very end."""
 
-    model_config = ConfigDict(extra="forbid", frozen=False, validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", frozen=False, validate_assignment=True, strict=True,
+                              regex_engine="python-re")
 
 
 def tuned(default: Any, why: str, **kwargs: Any) -> Any:

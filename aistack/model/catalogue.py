@@ -14,6 +14,9 @@ import yaml
 from pydantic import Field, model_validator
 
 from .base import StrictModel
+from .types import RelativePath, RepoId
+
+REVISION = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z"  # a commit or a tag: a folder name in the HF cache
 
 CATALOGUE_FILE = Path(__file__).resolve().parent.parent / "catalogue.yaml"
 ModelKind = Literal["llm", "vision-llm", "embedding", "reranker", "asr", "tts", "detector"]
@@ -53,11 +56,11 @@ class Vision(StrictModel):
 
 
 class ModelFile(StrictModel):
-    file: str | None  # None: not identified yet
+    file: RelativePath | None  # None: not identified yet
     bytes: int | None = Field(None, gt=0)  # None: not read from a listing yet; the plan says so
-    repo: str | None = None
-    revision: str | None = None
-    sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    repo: RepoId | None = None
+    revision: str | None = Field(None, pattern=REVISION)
+    sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}\Z")
     display_size: str | None = None  # the rounded size a web page shows; never used as bytes
 
 
@@ -82,7 +85,7 @@ class LlamaCppSupport(StrictModel):
 
 class ModelSpec(StrictModel):
     kind: ModelKind
-    hf_repo: str | None = None
+    hf_repo: RepoId | None = None
     source: list[str] = []
     arch: Arch | None = None
     vision: Vision | None = None

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from ..errors import InventoryError, Problem
+from ..errors import InventoryError, Problem, did_you_mean
 from .base import StrictModel, tuned
 from .catalogue import ModelSpec, builtin
 from .generated import add_generated, port_field
-from .hosts import NAME, PORT_RANGE, Host, Platform, check_address
+from .hosts import PORT_RANGE, Host, Platform
 from .locks import ImageLock, LockedImage
+from .types import NAME, Address, Component, Text
 from .services import (
     LLM_LANES,
     VLLM,
@@ -20,6 +22,7 @@ from .services import (
     Detector,
     Gateway,
     GpuService,
+    ImageKey,
     LlamaCpp,
     Nginx,
     Qdrant,
@@ -33,11 +36,12 @@ from .services import (
 class TimeoutChain(StrictModel):
     """Seconds each layer waits, outermost first. An outer layer must never give up first (000)."""
 
-    nginx_s: int = tuned(300, "3,200-token answers were cut at 120 s while the GPU kept generating (000)", ge=1)
-    webui_client_s: int = tuned(300, "the 120 s client timeout cancelled jobs the GPU was still running (000)", ge=1)
-    gateway_s: int = tuned(300, "every HTTP client in the chain waits 300 s (000)", ge=1)
-    backend_s: int = tuned(300, "every HTTP client in the chain waits 300 s (000)", ge=1)
-    http_pool: int = tuned(128, "pool exhaustion at the tool loop caused the round-one failures (000)", ge=1)
+    # At most a day: nginx's time values are milliseconds in a 32-bit int underneath.
+    nginx_s: int = tuned(300, "3,200-token answers were cut at 120 s while the GPU kept generating (000)", ge=1, le=86400)
+    webui_client_s: int = tuned(300, "the 120 s client timeout cancelled jobs the GPU was still running (000)", ge=1, le=86400)
+    gateway_s: int = tuned(300, "every HTTP client in the chain waits 300 s (000)", ge=1, le=86400)
+    backend_s: int = tuned(300, "every HTTP client in the chain waits 300 s (000)", ge=1, le=86400)
+    http_pool: int = tuned(128, "pool exhaustion at the tool loop caused the round-one failures (000)", ge=1, le=65536)
 
     def layers(self) -> list[tuple[str, int]]:
         """(layer, seconds) from the user inwards: nginx -> Open WebUI -> LiteLLM -> engine."""
@@ -65,8 +69,8 @@ class Monitoring(StrictModel):
     """Prometheus and Grafana on one host, exporters on every host; rendered from the model (001, 004)."""
 
     enabled: bool = tuned(True, "a card that looks idle can still be owned: only GPU metrics show it (001)")
-    host: str | None = None  # where Prometheus and Grafana run; None: the gateway's host (or the first)
-    bind: str | None = None  # Prometheus and Grafana listen here; None: that host's address
+    host: str | None = Field(None, pattern=NAME)  # where Prometheus and Grafana run; None: the gateway's host (or the first)
+    bind: Address | None = None  # Prometheus and Grafana listen here; None: that host's address
     prometheus_port: int = Field(9090, ge=1, le=65535)
     grafana_port: int = Field(3000, ge=1, le=65535)
     node_exporter_port: int = Field(9100, ge=1, le=65535)
@@ -75,46 +79,58 @@ class Monitoring(StrictModel):
     node_exporter: bool = True
     gpu_exporter: bool = tuned(True, "DCGM exporter: memory, utilisation, power, temperature, Xid, throttling (001)")
     scrape_interval_s: int = Field(15, ge=1, le=300)  # the 2-10 min alert windows hold several samples
-    retention_days: int = Field(15, ge=1)  # Prometheus' own default
+    retention_days: int = Field(15, ge=1, le=3650)  # Prometheus' own default
     alerts: AlertThresholds = AlertThresholds()
-    not_started: dict[MonitoringPart, str] = {}  # part -> why it is rendered but not run here
-
-    _bind = field_validator("bind")(lambda v: v if v is None else check_address(v))
+    not_started: dict[MonitoringPart, Text] = {}  # part -> why it is rendered but not run here
 
 
 class Interconnect(StrictModel):
     kind: Literal["ethernet", "infiniband", "roce"] = "ethernet"
-    gbps: float = Field(gt=0)
+    gbps: float = Field(gt=0, le=10000)
     mtu: dict[str, int] = {}  # per node: must be equal on all (004)
+
+    @field_validator("mtu")
+    @classmethod
+    def _mtu(cls, value: dict[str, int]) -> dict[str, int]:
+        for node, mtu in value.items():
+            if not 68 <= mtu <= 65536:  # IPv4's minimum, the kernel's maximum
+                raise ValueError(f"{node}: MTU {mtu} is not within 68-65536")
+        return value
 
 
 class RayLane(StrictModel):
     """An optional multi-node vLLM lane: TP inside a node, PP across nodes (004)."""
 
     name: str = Field("vllm-ray", pattern=NAME)  # the vLLM service, its served model and gateway alias
-    head: str
-    workers: list[str] = []
-    gpus_per_node: int = Field(ge=1)
-    tp_size: int = Field(ge=1)
-    pp_size: int = Field(ge=1)
-    model: str
-    quant: str
+    head: str = Field(pattern=NAME)
+    workers: list[Annotated[str, Field(pattern=NAME)]] = []
+    gpus_per_node: int = Field(ge=1, le=64)
+    tp_size: int = Field(ge=1, le=64)
+    pp_size: int = Field(ge=1, le=64)
+    model: Component
+    quant: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}\Z")
     interconnect: Interconnect
-    nic: str | None = None  # NCCL_SOCKET_IFNAME / GLOO_SOCKET_IFNAME
-    ib_hca: str | None = None
-    port: int = Field(8000, ge=1, le=65535)
-    bind: str | None = None  # vLLM listens here; None: the head's address
-    ray_port: int = Field(6379, ge=1, le=65535)
-    dashboard_bind: str | None = None  # None: no dashboard; the seed's 0.0.0.0 only when written here
-    dashboard_port: int = Field(8265, ge=1, le=65535)
-    metrics_port: int = Field(8090, ge=1, le=65535)  # each node's --metrics-export-port, with the dashboard
-    object_store_mib: int | None = Field(None, ge=75)  # None: Ray's default (30% of RAM)
-    shm_gb: float = tuned(10.24, "vLLM's cluster script gives each node --shm-size 10.24g for NCCL and Ray (004)", gt=0)
+    nic: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,14}\Z")  # NCCL_SOCKET_IFNAME / GLOO_SOCKET_IFNAME
+    ib_hca: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:,=^-]{0,63}\Z")
+    port: int = Field(8000, ge=1024, le=65535)
+    bind: Address | None = None  # vLLM listens here; None: the head's address
+    ray_port: int = Field(6379, ge=1024, le=65535)
+    dashboard_bind: Address | None = None  # None: no dashboard; the seed's 0.0.0.0 only when written here
+    dashboard_port: int = Field(8265, ge=1024, le=65535)
+    metrics_port: int = Field(8090, ge=1024, le=65535)  # each node's --metrics-export-port, with the dashboard
+    object_store_mib: int | None = Field(None, ge=75, le=1 << 24)  # None: Ray's default (30% of RAM)
+    shm_gb: float = tuned(10.24, "vLLM's cluster script gives each node --shm-size 10.24g for NCCL and Ray (004)", gt=0, le=4096)
     gpu_memory_utilization: float = tuned(0.90, "leave KV headroom for continuous batching (002, 003)", gt=0, lt=1)
-    image: str | None = None  # one image for nodes and vLLM: their Ray versions must match; None: vllm
-    not_started: str | None = Field(None, min_length=3)  # vLLM held with this reason; the Ray nodes still run
+    image: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9._-]{0,63}\Z")  # one image for nodes and vLLM: their Ray versions must match; None: vllm
+    not_started: Text | None = None  # vLLM held with this reason; the Ray nodes still run
 
-    _binds = field_validator("bind", "dashboard_bind")(lambda v: v if v is None else check_address(v))
+    @model_validator(mode="after")
+    def _nodes_once(self) -> RayLane:
+        if self.head in self.workers:
+            raise ValueError(f"head {self.head!r} is also listed as a worker")
+        if len(set(self.workers)) != len(self.workers):
+            raise ValueError(f"a worker is listed twice: {self.workers}")
+        return self
 
     @property
     def nodes(self) -> list[str]:
@@ -156,6 +172,9 @@ DEFAULT_IMAGES: dict[tuple[str, str], str] = {
 }
 # Images a stack needs besides its main one.
 SIDECAR_IMAGES: dict[str, list[str]] = {"openwebui": ["postgres", "redis"]}
+# The preflight's checks by name: what force_checks may name (a test keeps it equal to preflight.py).
+PREFLIGHT_CHECKS = ("distributed", "engine-build", "image-pin", "kv-pool", "kv-type", "memory", "one-lane-per-gpu",
+                    "retries", "routes", "slot-context", "timeout-chain", "webui-db")
 SINGLETONS = ("litellm", "nginx", "openwebui", "prometheus", "grafana")
 
 # What an alias route speaks; all routes of one alias must speak the same.
@@ -189,20 +208,34 @@ class Cluster(StrictModel):
     timeouts: TimeoutChain = TimeoutChain()
     monitoring: Monitoring = Monitoring()
     distributed: RayLane | None = None
-    catalogue: dict[str, ModelSpec] = {}  # site entries, added to (or replacing) the built-in ones
-    image_map: dict[str, str] = {}  # image key -> another key (the sandbox swaps in local images)
-    allow_unpinned: list[str] = []  # image keys deploy may use without a digest, by explicit choice
-    allow_unverified_models: list[str] = []  # catalogue names deploy may leave unfetched, by explicit choice
+    catalogue: dict[Component, ModelSpec] = {}  # site entries, added to (or replacing) the built-in ones
+    image_map: dict[ImageKey, ImageKey] = {}  # image key -> another key (the sandbox swaps in local images)
+    allow_unpinned: list[ImageKey] = []  # image keys deploy may use without a digest, by explicit choice
+    allow_unverified_models: list[Component] = []  # catalogue names deploy may leave unfetched, by explicit choice
     force_checks: list[str] = []  # preflight checks whose BLOCK the run goes through anyway, by name
 
-    @field_validator("services")
+    @field_validator("services", "hosts")
     @classmethod
-    def _service_names(cls, value: dict[str, Any]) -> dict[str, Any]:
-        import re
-
+    def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
         for name in value:
-            if not re.match(NAME, name):
-                raise ValueError(f"service name {name!r}: lowercase letters, digits and '-' only")
+            if not isinstance(name, str) or not re.match(NAME, name):
+                raise ValueError(f"name {name!r}: a lowercase letter, then letters, digits and '-' (at most 63)")
+        return value
+
+    @field_validator("force_checks")
+    @classmethod
+    def _known_checks(cls, value: list[str]) -> list[str]:
+        for check in value:
+            if check not in PREFLIGHT_CHECKS:
+                raise ValueError(f"no preflight check {check!r}{did_you_mean(check, PREFLIGHT_CHECKS)} "
+                                 f"(checks: {', '.join(PREFLIGHT_CHECKS)})")
+        return value
+
+    @field_validator("hosts")
+    @classmethod
+    def _some_hosts(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if not value:
+            raise ValueError("the inventory has no hosts")
         return value
 
     @model_validator(mode="before")
@@ -541,11 +574,30 @@ class Cluster(StrictModel):
         }
 
 
+def _model_names() -> list[str]:
+    """Every model class's name: pydantic puts it in an error's location inside a union."""
+    found, todo = [], [StrictModel]
+    while todo:
+        cls = todo.pop()
+        found.append(cls.__name__)
+        todo += cls.__subclasses__()
+    return found
+
+
 def problems_from_validation(exc: ValidationError, raw: dict[str, Any]) -> list[Problem]:
     """Turn pydantic's errors into Problems that name the host the bad value belongs to."""
     problems = []
-    for error in exc.errors():
-        loc = [str(part) for part in error["loc"]]
+    errors = exc.errors()
+    # A union field (one file or a list of shards) reports each member's error; the member
+    # the input did not even look like ("Input should be a valid list") is noise.
+    member = re.compile(rf"^(?:{'|'.join(_model_names())})$|^list\[")
+    by_field = defaultdict(list)
+    for error in errors:
+        by_field[tuple(str(p) for p in error["loc"] if not member.match(str(p)))].append(error)
+    errors = [e for group in by_field.values()
+              for e in (group if len(group) == 1 else [e for e in group if not e["type"].endswith(("list_type", "model_type", "dict_type"))] or group)]
+    for error in errors:
+        loc = [str(part) for part in error["loc"] if not member.match(str(part))]
         # Drop the discriminator tag pydantic inserts (services.<name>.<kind>.<field>).
         if len(loc) >= 3 and loc[0] == "services":
             service = raw.get("services", {}).get(loc[1])

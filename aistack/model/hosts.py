@@ -4,26 +4,13 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from ipaddress import ip_address
 from pathlib import PurePosixPath
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, Strict, field_validator, model_validator
 
 from .base import StrictModel, tuned
-
-NAME = r"^[a-z][a-z0-9-]{0,62}$"
-HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
-
-
-def check_address(value: str) -> str:
-    """An IP address or a DNS name; anything else cannot be dialled."""
-    try:
-        ip_address(value)
-    except ValueError:
-        if not HOSTNAME.match(value):
-            raise ValueError(f"{value!r} is neither an IP address nor a host name") from None
-    return value
+from .types import NAME, Address, DataRoot, SysctlValue
 
 
 class Platform(StrEnum):
@@ -35,45 +22,38 @@ class Platform(StrEnum):
 class Ssh(StrictModel):
     """SSH settings pyinfra and testinfra both use: the one list of hosts."""
 
-    hostname: str
+    hostname: Address
     port: int = Field(22, ge=1, le=65535)
-    user: str = "root"
-    key: str | None = None
-    known_hosts_file: str | None = None
+    user: str = Field("root", pattern=r"^[a-z_][a-z0-9_-]{0,31}\Z")  # a POSIX login name
+    key: str | None = Field(None, pattern=r"^[^\x00-\x1f\x7f]{1,1024}\Z")  # on the control machine
+    known_hosts_file: str | None = Field(None, pattern=r"^[^\x00-\x1f\x7f]{1,1024}\Z")
     strict_host_key_checking: Literal["accept-new", "yes", "no", "ask"] = "accept-new"
-
-    _hostname = field_validator("hostname")(check_address)
 
 
 class Accelerator(StrictModel):
     """One GPU. Unified memory is the whole machine's RAM, shared with the OS and CPU side."""
 
-    model: str
-    memory_mib: int = Field(gt=0)
+    model: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._()+-]{0,63}\Z")
+    memory_mib: int = Field(gt=0, le=1 << 24)  # up to 16 TiB: a typo in bytes is caught
     memory: Literal["dedicated", "unified"] = "dedicated"
-    compute_capability: str | None = Field(None, pattern=r"^\d+\.\d+$")
+    compute_capability: str | None = Field(None, pattern=r"^\d{1,2}\.\d\Z")
 
 
 class Storage(StrictModel):
     """Models and vectors on their own paths, ideally their own disks (001)."""
 
-    state: str = "/srv/aistack"
-    models: str = tuned("/srv/models", "20 GB model files live on their own disk, never fetched at start (001)")
-    vectors: str = tuned("/srv/vectors", "vector growth must not fill the model cache (001)")
-
-    @field_validator("state", "models", "vectors")
-    @classmethod
-    def _absolute(cls, value: str) -> str:
-        path = PurePosixPath(value)
-        if not path.is_absolute() or ".." in path.parts:
-            raise ValueError(f"{value!r} must be an absolute path without '..'")
-        return str(path)
+    # Data roots: deploy creates and chmods them, so none may be a system directory (types.py).
+    state: DataRoot = "/srv/aistack"
+    models: DataRoot = tuned("/srv/models", "20 GB model files live on their own disk, never fetched at start (001)")
+    vectors: DataRoot = tuned("/srv/vectors", "vector growth must not fill the model cache (001)")
 
     @model_validator(mode="after")
     def _separate(self) -> Storage:
-        models, vectors = PurePosixPath(self.models), PurePosixPath(self.vectors)
-        if models == vectors or models in vectors.parents or vectors in models.parents:
-            raise ValueError(f"models ({self.models}) and vectors ({self.vectors}) must be separate paths (001)")
+        roots = {"state": PurePosixPath(self.state), "models": PurePosixPath(self.models), "vectors": PurePosixPath(self.vectors)}
+        for a, b in (("models", "vectors"), ("state", "models"), ("state", "vectors")):
+            one, other = roots[a], roots[b]
+            if one == other or one in other.parents or other in one.parents:
+                raise ValueError(f"{a} ({one}) and {b} ({other}) must be separate paths (001)")
         return self
 
 
@@ -86,12 +66,13 @@ class Tuning(StrictModel):
 
     # Network sysctls are per network namespace: set on the host, they are what nginx and the
     # gateway see, and setting them never reaches past the host's own namespace.
-    sysctl: dict[str, str] = tuned(
+    sysctl: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*(\.[a-z0-9_-]+)+\Z")], SysctlValue] = tuned(
         {"net.core.somaxconn": "4096", "net.ipv4.tcp_max_syn_backlog": "4096", "net.ipv4.ip_local_port_range": "20000 65000"},
         "64-worker bursts and a 128-connection client pool queue at the accept backlog, not the engine (000); "
         "ephemeral ports start above Ray's worker ports 10002-19999 (004, seen in the sandbox)",
     )
-    nofile: int = tuned(65536, "each connection is a descriptor at nginx, the gateway's 8 workers and the engine (000)", ge=1024)
+    nofile: int = tuned(65536, "each connection is a descriptor at nginx, the gateway's 8 workers and the engine (000)",
+                        ge=1024, le=1 << 20)  # fs.nr_open's default: a higher limit fails the unit's start
 
     @field_validator("sysctl")
     @classmethod
@@ -121,17 +102,18 @@ class Host(StrictModel):
     """A machine of the cluster, as the inventory describes it."""
 
     name: str = Field(pattern=NAME)
-    address: str  # where the other hosts reach this one; services bind here by default
+    address: Address  # where the other hosts reach this one; services bind here by default
     ssh: Ssh
     arch: Literal["x86_64", "aarch64"] = "x86_64"
-    platform: Platform
-    l4t: str | None = Field(None, pattern=r"^r\d{2}\.\d+(\.\d+)?$")  # Jetson L4T release, e.g. r36.4.0
-    ram_mib: int = Field(gt=0)
+    platform: Annotated[Platform, Strict(False)]  # written as its value, "x86-gpu"
+    l4t: str | None = Field(None, pattern=r"^r\d{2}\.\d+(\.\d+)?\Z")  # Jetson L4T release, e.g. r36.4.0
+    ram_mib: int = Field(gt=0, le=1 << 24)  # up to 16 TiB: a value in bytes is caught
     accelerators: list[Accelerator] = []
     os_reserve_mib: int = tuned(
         1024,
         "kernel and system pages share a Jetson's unified memory; the Orin froze when nothing was left (000)",
         ge=0,
+        le=1 << 20,
     )
     storage: Storage = Storage()
     docker_source: Literal["distro", "docker-repo", "jetpack"] = "distro"
@@ -139,8 +121,6 @@ class Host(StrictModel):
     # clock its parent keeps (the sandbox's test hosts), nothing to run.
     time_sync: Literal["chrony", "host-clock"] = "chrony"
     tuning: Tuning = Tuning()
-
-    _address = field_validator("address")(check_address)
 
     @model_validator(mode="after")
     def _platform_fits_hardware(self) -> Host:

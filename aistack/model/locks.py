@@ -19,15 +19,15 @@ class LockedImage(StrictModel):
     and the facts about that image the rendered files rely on, each read from its source."""
 
     ref: str  # repository:tag
-    digest: str | None = Field(None, pattern=r"^sha256:[0-9a-f]{64}$")
+    digest: str | None = Field(None, pattern=r"^sha256:[0-9a-f]{64}\Z")
     platforms: list[Literal["linux/amd64", "linux/arm64"]] = ["linux/amd64"]
-    l4t: str | None = Field(None, pattern=r"^r\d{2}(\.\d+)*$")  # Jetson images are per L4T release
+    l4t: str | None = Field(None, pattern=r"^r\d{2}(\.\d+)*\Z")  # Jetson images are per L4T release
     engine: str | None = None  # the engine version inside, for flags that move (llama.cpp build)
     local: bool = False  # built here (sandbox); its digest is the local image id
     entrypoint: list[str] | None = None  # where the image's own entrypoint is not the server
     # Programs in the image that a rendered file may call (healthchecks): curl, wget, python3,
     # bash, and the server's own (ray, pg_isready, redis-cli). What is not listed is not there.
-    tools: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")]] = []
+    tools: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*\Z")]] = []
     user: str | None = None  # whom the server runs as
     # How the server finds a checkpoint: a folder per repo (its path passed on the command line),
     # or the Hugging Face cache it resolves a repo id in (models--ORG--NAME/snapshots/REV/, refs/main).

@@ -4,12 +4,28 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from .base import StrictModel, tuned
-from .hosts import NAME, check_address
+from .types import NAME, Address, Alias, Component, Text
 
-Port = Annotated[int, Field(ge=1, le=65535)]
+
+def _unprivileged(port: int) -> int:
+    """Below 1024 are the system's own services (22 is sshd): only nginx's HTTP ports are written so."""
+    if port < 1024:
+        raise ValueError(f"port {port} is a system port (below 1024): use 1024-65535")
+    return port
+
+
+def _web(port: int) -> int:
+    return port if port in (80, 443) else _unprivileged(port)
+
+
+Port = Annotated[int, Field(ge=1, le=65535), AfterValidator(_unprivileged)]
+WebPort = Annotated[int, Field(ge=1, le=65535), AfterValidator(_web)]  # nginx: 80 or 443, or unprivileged
+ImageKey = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}\Z")]  # a key of locks/images.yaml
+ModelName = Component  # a catalogue entry: also the models folder of a file without a hub repo
+FileKey = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}\Z")]  # a catalogue file key (Q4_K_M)
 LlamaKvType = Literal["f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1"]
 EngineKvType = Literal["auto", "bf16", "fp8", "fp8_e4m3", "fp8_e5m2", "fp4_e2m1"]
 
@@ -17,9 +33,9 @@ EngineKvType = Literal["auto", "bf16", "fp8", "fp8_e4m3", "fp8_e5m2", "fp4_e2m1"
 class Workload(StrictModel):
     """The request a lane is sized for: capacity is planned for this, not for a toy prompt."""
 
-    prompt_tokens: int = tuned(2000, "the memory-wall test used ~2,000-token prompts (003)", ge=1)
-    output_tokens: int = tuned(1000, "homelab answers run 1,000-3,200 output tokens (000)", ge=1)
-    images: int = Field(0, ge=0)  # images per request; vision lanes set 1
+    prompt_tokens: int = tuned(2000, "the memory-wall test used ~2,000-token prompts (003)", ge=1, le=1 << 22)
+    output_tokens: int = tuned(1000, "homelab answers run 1,000-3,200 output tokens (000)", ge=1, le=1 << 22)
+    images: int = Field(0, ge=0, le=64)  # images per request; vision lanes set 1
 
 
 class ServiceBase(StrictModel):
@@ -27,15 +43,13 @@ class ServiceBase(StrictModel):
 
     host: str = Field(pattern=NAME)
     port: Port
-    bind: str | None = None  # None: the host's own address. Never 0.0.0.0 unless written here.
-    image: str | None = None  # key in locks/images.yaml; None picks the platform's default
+    bind: Address | None = None  # None: the host's own address. Never 0.0.0.0 unless written here.
+    image: ImageKey | None = None  # key in locks/images.yaml; None picks the platform's default
     active: bool = True  # False: rendered but parked (one active lane per GPU, 001)
     # Rendered, put and validated on the host but never started, with the reason the run reports
     # (the sandbox has no GPU and no registry: its SGLang, TensorRT and speech stacks wait here).
-    not_started: str | None = Field(None, min_length=3)
-    cpu_ram_mib: int = Field(256, ge=0, description="host RAM of the process; counts against a Jetson's unified memory")
-
-    _bind = field_validator("bind")(lambda v: v if v is None else check_address(v))
+    not_started: Text | None = None
+    cpu_ram_mib: int = Field(256, ge=0, le=1 << 24, description="host RAM of the process; counts against a Jetson's unified memory")
 
     def sockets(self, host_address: str) -> list[tuple[str, int]]:
         """Every (address, TCP port) this service listens on."""
@@ -45,10 +59,11 @@ class ServiceBase(StrictModel):
 class GpuService(ServiceBase):
     """A service that runs on one or more of its host's accelerators (indices)."""
 
-    gpus: list[Annotated[int, Field(ge=0)]] = [0]
+    gpus: list[Annotated[int, Field(ge=0, le=63)]] = [0]
     runtime_mib: int = Field(
         250,
         ge=0,
+        le=1 << 20,
         description="per process: CUDA context and compute buffers. A planning estimate, calibrated so the "
         "seed's edge VRAM table comes out (000); put your own measurement here",
     )
@@ -64,40 +79,41 @@ class GpuService(ServiceBase):
 class LanePlacement(GpuService):
     """A generation lane: an LLM engine that owns its GPUs while active (001)."""
 
-    model: str
-    quant: str
+    model: ModelName
+    quant: FileKey
     workload: Workload = Workload()
-    served_name: str | None = None  # name the engine reports; defaults to the service name
+    served_name: Alias | None = None  # name the engine reports; defaults to the service name
 
 
 class SGLang(LanePlacement):
     kind: Literal["sglang"]
     port: Port = 30000
-    tp_size: int | None = Field(None, ge=1)  # None: one rank per listed GPU
+    tp_size: int | None = Field(None, ge=1, le=64)  # None: one rank per listed GPU
     max_running_requests: int = tuned(
         128,
         "64 made short image requests queue behind 200 s text jobs and time out (000)",
         ge=1,
+        le=4096,
     )
     mem_fraction_static: float | None = Field(None, gt=0, lt=1)  # None: SGLang's auto choice
-    context_length: int | None = Field(None, ge=256)
+    context_length: int | None = Field(None, ge=256, le=1 << 22)
     kv_cache_dtype: EngineKvType = "auto"
-    chunked_prefill_size: int | None = None
+    chunked_prefill_size: int | None = Field(None, ge=-1, le=1 << 22)  # -1: off
     enable_metrics: bool = tuned(True, "KV use, queue depth and TTFT are the numbers users feel (003)")
 
 
 class VLLM(LanePlacement):
     kind: Literal["vllm"]
     port: Port = 8000
-    tp_size: int | None = Field(None, ge=1)
+    tp_size: int | None = Field(None, ge=1, le=64)
     gpu_memory_utilization: float = tuned(0.90, "leave KV headroom for continuous batching (002, 003)", gt=0, lt=1)
-    max_model_len: int | None = Field(None, ge=256)
+    max_model_len: int | None = Field(None, ge=256, le=1 << 22)
     max_num_seqs: int | None = tuned(
         None,
         "None: sized by the planner to what the KV pool holds at the lane's workload, the cliff not the comfort (002, 003)",
     )
     kv_cache_dtype: EngineKvType = "auto"
-    pp_size: int = Field(1, ge=1)  # pipeline stages: >1 only on the distributed lane (004)
+    pp_size: int = Field(1, ge=1, le=64)  # pipeline stages: >1 only on the distributed lane (004)
     executor: Literal["mp", "ray"] = "mp"  # "ray": ranks run on the lane's Ray nodes (004)
     enable_prefix_caching: bool = tuned(True, "a shared system prompt cut TTFT 12-17x for the second user (003)")
 
@@ -108,16 +124,16 @@ class LlamaCpp(LanePlacement):
     kind: Literal["llamacpp"]
     port: Port = 8080
     role: Literal["chat", "vision", "embedding", "rerank"] = "chat"
-    mmproj: str | None = None  # catalogue file key of the vision projector
-    ctx: int = tuned(32768, "131,072 ctx took 5.2 GB of the 6 GB card and left one slot (000)", ge=256)
-    parallel: int = tuned(4, "-c 32768 -np 4: 8K per slot holds an image, its prompt and the answer (000)", ge=1)
+    mmproj: FileKey | None = None  # catalogue file key of the vision projector
+    ctx: int = tuned(32768, "131,072 ctx took 5.2 GB of the 6 GB card and left one slot (000)", ge=256, le=1 << 22)
+    parallel: int = tuned(4, "-c 32768 -np 4: 8K per slot holds an image, its prompt and the answer (000)", ge=1, le=4096)
     kv_unified: bool = Field(False, description="explicit -np splits the KV cache per slot unless this is set")
     cache_type_k: LlamaKvType = tuned("q4_0", "q4_0 freed 1.2 GB against fp16 on the 6 GB card (000)")
     cache_type_v: LlamaKvType = tuned("q4_0", "q4_0 freed 1.2 GB against fp16 on the 6 GB card (000)")
     flash_attn: Literal["on", "off", "auto"] = tuned("on", "the q4_0 V cache (000) only works with flash attention")
-    n_gpu_layers: int = Field(999, ge=0)
+    n_gpu_layers: int = Field(999, ge=0, le=9999)
     metrics: bool = tuned(True, "busy slots and deferred requests showed where image requests waited (000)")
-    max_image_px: int = tuned(1280, "a 4K photo decoded to 25 MB and spiked the Orin's unified memory (000)", ge=64)
+    max_image_px: int = tuned(1280, "a 4K photo decoded to 25 MB and spiked the Orin's unified memory (000)", ge=64, le=16384)
 
     @model_validator(mode="after")
     def _role_shape(self) -> LlamaCpp:
@@ -141,13 +157,13 @@ class Asr(GpuService):
 
     kind: Literal["asr"]
     port: Port = 8000  # first instance; the next ones take the following ports
-    model: str
-    instances: int = tuned(2, "one instance serialised under burst: ~10 -> ~70 concurrent ASR (000)", ge=1)
+    model: ModelName
+    instances: int = tuned(2, "one instance serialised under burst: ~10 -> ~70 concurrent ASR (000)", ge=1, le=16)
     compute_type: Literal["int8_float16", "int8", "float16", "float32"] = tuned(
         "int8_float16", "int8 weights let two Whisper copies fit beside Gemma on the 6 GB card (000)"
     )
-    cpu_ram_mib: int = Field(512, ge=0, description="per instance")
-    runtime_mib: int = Field(120, ge=0, description="per instance: CTranslate2's CUDA context (planning estimate)")
+    cpu_ram_mib: int = Field(512, ge=0, le=1 << 24, description="per instance")
+    runtime_mib: int = Field(120, ge=0, le=1 << 20, description="per instance: CTranslate2's CUDA context (planning estimate)")
 
     def sockets(self, host_address: str) -> list[tuple[str, int]]:
         return [(self.bind or host_address, self.port + i) for i in range(self.instances)]
@@ -158,10 +174,10 @@ class Tts(GpuService):
 
     kind: Literal["tts"]
     port: Port = 8880
-    model: str = "kokoro-82m"
-    voice: str = "af_heart"
-    cpu_ram_mib: int = Field(512, ge=0)
-    runtime_mib: int = Field(150, ge=0, description="PyTorch's CUDA context (planning estimate)")
+    model: ModelName = "kokoro-82m"
+    voice: str = Field("af_heart", pattern=r"^[a-z][a-z0-9_+]{0,63}\Z")  # Kokoro's voice ids, blendable with +
+    cpu_ram_mib: int = Field(512, ge=0, le=1 << 24)
+    runtime_mib: int = Field(150, ge=0, le=1 << 20, description="PyTorch's CUDA context (planning estimate)")
 
 
 class Detector(GpuService):
@@ -169,17 +185,17 @@ class Detector(GpuService):
 
     kind: Literal["detector"]
     port: Port = 7860
-    model: str = "owlvit-base-patch32"
-    engine_mib: int = Field(gt=0, description="the built TensorRT engine resident in memory: measure it on the target")
-    cpu_ram_mib: int = Field(1024, ge=0, description="the Python/PyTorch side of the detector")
-    max_image_px: int = tuned(1280, "a 4K photo decoded to 25 MB and spiked the Orin's unified memory (000)", ge=64)
+    model: ModelName = "owlvit-base-patch32"
+    engine_mib: int = Field(gt=0, le=1 << 20, description="the built TensorRT engine resident in memory: measure it on the target")
+    cpu_ram_mib: int = Field(1024, ge=0, le=1 << 24, description="the Python/PyTorch side of the detector")
+    max_image_px: int = tuned(1280, "a 4K photo decoded to 25 MB and spiked the Orin's unified memory (000)", ge=64, le=16384)
 
 
 class Qdrant(ServiceBase):
     kind: Literal["qdrant"]
     port: Port = 6333
     grpc_port: Port = 6334
-    cpu_ram_mib: int = Field(1024, ge=0, description="resident set; the vectors themselves live on storage.vectors")
+    cpu_ram_mib: int = Field(1024, ge=0, le=1 << 24, description="resident set; the vectors themselves live on storage.vectors")
 
     def sockets(self, host_address: str) -> list[tuple[str, int]]:
         return [(self.bind or host_address, p) for p in (self.port, self.grpc_port)]
@@ -188,8 +204,8 @@ class Qdrant(ServiceBase):
 class Route(StrictModel):
     """One deployment behind a gateway alias."""
 
-    service: str
-    weight: int | None = Field(None, gt=0)  # None: by memory kind, see Gateway.weight_*
+    service: str = Field(pattern=NAME)
+    weight: int | None = Field(None, gt=0, le=1000)  # None: by memory kind, see Gateway.weight_*
 
 
 class Gateway(ServiceBase):
@@ -197,16 +213,16 @@ class Gateway(ServiceBase):
 
     kind: Literal["litellm"]
     port: Port = 4000
-    bind: str | None = "127.0.0.1"  # nginx is the front door
-    workers: int = tuned(8, "one worker serialised every request through one event loop (000)", ge=1)
+    bind: Address | None = "127.0.0.1"  # nginx is the front door
+    workers: int = tuned(8, "one worker serialised every request through one event loop (000)", ge=1, le=256)
     worker_start_timeout_s: int = tuned(
         180, "uvicorn kills a worker not answering its health check in time (5 s by default) and a LiteLLM "
         "worker imports for tens of seconds: 5 s killed workers at every start (measured: LiteLLM 1.106.2, uvicorn 0.55, 2 cores)",
         ge=5, le=3600)
-    num_retries: int = tuned(0, "silent retries on near-timeouts amplified queue depth (000)", ge=0)
+    num_retries: int = tuned(0, "silent retries on near-timeouts amplified queue depth (000)", ge=0, le=10)
     weight_dedicated: int = tuned(8, "a card with its own VRAM takes the vision burst: edge 8 (000)", gt=0)
     weight_unified: int = tuned(1, "4/8 sent two thirds of bursts to the Orin and wedged it; it is overflow (000)", gt=0)
-    aliases: dict[str, list[Route]] = {}
+    aliases: dict[Alias, list[Route]] = {}
 
     @field_validator("aliases")
     @classmethod
@@ -222,8 +238,8 @@ class Gateway(ServiceBase):
 
 class Nginx(ServiceBase):
     kind: Literal["nginx"]
-    port: Port = 80
-    client_max_body_mb: int = tuned(64, "PDF upload + query is one of the 11 workflow types (000)", ge=1)
+    port: WebPort = 80
+    client_max_body_mb: int = tuned(64, "PDF upload + query is one of the 11 workflow types (000)", ge=1, le=1 << 20)
     proxy_buffering: bool = tuned(False, "streamed tokens must reach the user as they are generated (000)")
 
 
@@ -232,17 +248,17 @@ class WebUI(ServiceBase):
 
     kind: Literal["openwebui"]
     port: Port = 8080
-    workers: int = tuned(8, "RAG embedding is CPU-bound: 1 worker queued everything, 4 -> 8 recovered RAG (000)", ge=1)
+    workers: int = tuned(8, "RAG embedding is CPU-bound: 1 worker queued everything, 4 -> 8 recovered RAG (000)", ge=1, le=256)
     database: Literal["postgresql", "sqlite"] = tuned(
         "postgresql", "4 workers contended on one SQLite write lock (000)"
     )
     postgres_port: Port = 5432
     redis_port: Port = 6379
-    vector_db: str | None = None  # qdrant service
-    embeddings: str | None = None  # gateway alias for RAG embeddings
-    reranker: str | None = None  # rerank service (external reranker URL)
-    stt: str | None = None  # gateway alias
-    tts: str | None = None  # gateway alias
+    vector_db: str | None = Field(None, pattern=NAME)  # qdrant service
+    embeddings: Alias | None = None  # gateway alias for RAG embeddings
+    reranker: str | None = Field(None, pattern=NAME)  # rerank service (external reranker URL)
+    stt: Alias | None = None  # gateway alias
+    tts: Alias | None = None  # gateway alias
 
     def sockets(self, host_address: str) -> list[tuple[str, int]]:
         # Its database and websocket broker are private to the host.
@@ -254,19 +270,19 @@ class RayNode(GpuService):
 
     kind: Literal["ray"]
     role: Literal["head", "worker"]
-    lane: str  # the vLLM service this node serves
-    head_address: str  # where the workers reach the head's GCS
+    lane: str = Field(pattern=NAME)  # the vLLM service this node serves
+    head_address: Address  # where the workers reach the head's GCS
     port: Port = 6379  # the head's GCS port (workers dial it)
-    num_gpus: int = Field(ge=0)  # the GPU resource the node declares to Ray: the lane's gpus_per_node
-    nic: str | None = None
-    ib_hca: str | None = None
-    dashboard_bind: str | None = None  # head only; None: no dashboard
+    num_gpus: int = Field(ge=0, le=64)  # the GPU resource the node declares to Ray: the lane's gpus_per_node
+    nic: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,14}\Z")  # an interface name
+    ib_hca: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:,=^-]{0,63}\Z")
+    dashboard_bind: Address | None = None  # head only; None: no dashboard
     dashboard_port: Port = 8265
     metrics_port: int | None = Field(None, ge=1, le=65535)  # set when the dashboard packages run its agent
     object_store_mib: int | None = Field(None, ge=75)  # None: Ray's own choice (30% of RAM)
-    shm_gb: float = Field(gt=0)
+    shm_gb: float = Field(gt=0, le=4096)
     engine_share: float | None = None  # a worker's GPUs hold vLLM ranks: this share of each card
-    cpu_ram_mib: int = Field(1024, ge=0, description="Ray idles at 180-290 MiB per node in the sandbox; ranks add their own")
+    cpu_ram_mib: int = Field(1024, ge=0, le=1 << 24, description="Ray idles at 180-290 MiB per node in the sandbox; ranks add their own")
 
     def sockets(self, host_address: str) -> list[tuple[str, int]]:
         # Ray has no bind address for its GCS and metrics agent: they listen on every interface
@@ -284,7 +300,7 @@ class Prometheus(ServiceBase):
 
     kind: Literal["prometheus"]
     port: Port = 9090
-    cpu_ram_mib: int = Field(512, ge=0)
+    cpu_ram_mib: int = Field(512, ge=0, le=1 << 24)
 
 
 class Grafana(ServiceBase):
@@ -292,13 +308,13 @@ class Grafana(ServiceBase):
 
     kind: Literal["grafana"]
     port: Port = 3000
-    prometheus: str = "prometheus"  # the prometheus service it reads
+    prometheus: str = Field("prometheus", pattern=NAME)  # the prometheus service it reads
 
 
 class NodeExporter(ServiceBase):
     kind: Literal["node-exporter"]
     port: Port = 9100
-    cpu_ram_mib: int = Field(32, ge=0, description="one Go binary; counts on a Jetson's unified memory")
+    cpu_ram_mib: int = Field(32, ge=0, le=1 << 24, description="one Go binary; counts on a Jetson's unified memory")
 
 
 class GpuExporter(GpuService):
@@ -306,7 +322,7 @@ class GpuExporter(GpuService):
 
     kind: Literal["gpu-exporter"]
     port: Port = 9400
-    cpu_ram_mib: int = Field(48, ge=0, description="DCGM's Go exporter, or Python beside tegrastats on a Jetson")
+    cpu_ram_mib: int = Field(48, ge=0, le=1 << 24, description="DCGM's Go exporter, or Python beside tegrastats on a Jetson")
 
 
 Service = Annotated[
