@@ -20,7 +20,7 @@ from pydantic import Field, ValidationError
 from .errors import InventoryError, Problem
 
 from .model import Cluster, RayNode
-from .model.base import StrictModel
+from .model.base import StrictModel, load_yaml
 from .model.catalogue import REVISION, ModelFile
 from .model.locks import PROJECT_DIR
 from .model.services import LanePlacement
@@ -71,7 +71,7 @@ def load_model_lock(path: Path = MODEL_LOCK, must_exist: bool = False) -> ModelL
     if not path.exists() and not must_exist:
         return ModelLock()
     try:
-        return ModelLock.model_validate(yaml.safe_load(path.read_text()) or {})
+        return ModelLock.model_validate(load_yaml(path.read_text()) or {})
     except (OSError, UnicodeDecodeError, yaml.YAMLError, ValidationError) as exc:
         reason = str(exc).splitlines()[0][:200] if not isinstance(exc, ValidationError) else f"{exc.error_count()} invalid value(s)"
         raise InventoryError([Problem(None, str(path), f"cannot read the model lock: {type(exc).__name__}: {reason}")]) from None

@@ -155,11 +155,11 @@ def fetch_commands(dest: str, locked: LockedFile) -> list[str]:
     size too (validated as hex and int, quoted all the same)."""
     q = shlex.quote
     partial = f"{dest}.partial"
-    refused = f"{dest}: refused: the lock says {locked.sha256}, {locked.size} bytes; got"
+    lock_says = f"the lock says {locked.sha256}, {locked.size} bytes. The previous file is kept."
     check = (
         f"got=$(sha256sum {q(partial)} | cut -d' ' -f1); size=$(stat -c %s {q(partial)}); "
         f'if [ "$got" != {q(locked.sha256)} ] || [ "$size" != {q(str(locked.size))} ]; then rm -f {q(partial)}; '
-        f'echo {q(refused)} "sha256 $got, $size bytes. The previous file is kept." >&2; exit 1; fi'
+        f'echo {q(f"{dest}: refused: sha256")} "$got, $size bytes;" {q(lock_says)} >&2; exit 1; fi'
     )
     download = [] if locked.path else [f"curl -fsSL --retry 3 -o {q(partial)} {q(locked.source())}"]
     return [f"mkdir -p {q(str(PurePosixPath(dest).parent))}", *download, f"sh -c {q(check)}",

@@ -10,10 +10,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import Field, model_validator
 
-from .base import StrictModel
+from .base import StrictModel, load_yaml
 from .types import RelativePath, RepoId
 
 REVISION = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z"  # a commit or a tag: a folder name in the HF cache
@@ -107,5 +106,5 @@ class ModelSpec(StrictModel):
 @cache
 def builtin() -> dict[str, ModelSpec]:
     """The shipped catalogue, validated once per process."""
-    raw = yaml.safe_load(CATALOGUE_FILE.read_text())["models"]
+    raw = load_yaml(CATALOGUE_FILE.read_text())["models"]
     return {name: ModelSpec.model_validate(entry) for name, entry in raw.items()}

@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
 from pydantic import Field
 
-from .base import StrictModel
+from .base import StrictModel, load_yaml
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 IMAGE_LOCK = PROJECT_DIR / "locks" / "images.yaml"
@@ -49,4 +48,4 @@ class ImageLock(StrictModel):
 
 
 def load_image_lock(path: Path = IMAGE_LOCK) -> ImageLock:
-    return ImageLock.model_validate(yaml.safe_load(path.read_text()))
+    return ImageLock.model_validate(load_yaml(path.read_text()))

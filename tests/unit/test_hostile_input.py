@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import textwrap
 from pathlib import Path
@@ -322,3 +323,19 @@ def test_rendered_files_stay_under_the_state_root(homelab):
         state = homelab.hosts[name].storage.state
         for path in rendered.files:
             assert path in system or Path(path).is_relative_to(state), (name, path)
+
+
+def test_force_checks_knows_every_preflight_check():
+    """force_checks is validated against the model's list: it must be the checks preflight.py runs."""
+    from aistack.model.cluster import PREFLIGHT_CHECKS
+
+    source = (PROJECT / "aistack" / "preflight.py").read_text()
+    assert set(re.findall(r'Finding\(\s*Level\.[A-Z]+, "([a-z0-9-]+)"', source)) == set(PREFLIGHT_CHECKS)
+
+
+def test_no_pattern_anchors_with_dollar():
+    """`$` lets a trailing newline through in Python's re: every pattern the model checks input
+    with ends in \\Z."""
+    for path in (PROJECT / "aistack" / "model").rglob("*.py"):
+        for found in re.findall(r'pattern=r"([^"]*)"|re\.compile\(r"([^"]*)"', path.read_text()):
+            assert not any(p.endswith("$") for p in found), (path, found)
