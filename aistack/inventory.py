@@ -20,7 +20,7 @@ from pyinfra.context import ctx_state
 # pyinfra's CLI package gevent-patches the process when imported: at import time, before any
 # thread (paramiko's) exists, never in the middle of a run.
 from pyinfra.connectors.ssh import SSHConnector
-from pyinfra_cli.inventory import make_inventory
+from pyinfra_cli.inventory import _get_groups_from_filename, make_inventory
 
 from .errors import InventoryError, Problem, UsageError, did_you_mean
 from .lanes import lanes_file, read_switched, switch_overrides
@@ -57,12 +57,30 @@ def read_inventory(path: Path, project_dir: Path = PROJECT_DIR) -> Inventory:
     try:
         # pyinfra executes inventory and group data files inside a State context.
         with ctx_state.use(State()):
+            defined_twice(path)
             return make_inventory(str(path), cwd=str(project_dir))
+    except InventoryError:
+        raise
     except Exception as exc:  # a Python error (or a binary file) inside the inventory or group data
         # pyinfra wraps an error in the file it executes, and names that file.
         cause, where = getattr(exc, "exception", exc), getattr(exc, "filename", None) or str(path)
         lines = str(cause).splitlines()
         raise InventoryError([Problem(None, where, f"cannot load: {type(cause).__name__}: {lines[0][:300] if lines else ''}")]) from None
+
+
+def defined_twice(path: Path) -> None:
+    """pyinfra merges a host listed with its own data in two groups, the later group winning:
+    one of the two definitions would be silently lost, so it is refused."""
+    seen: dict[str, str] = {}
+    problems = []
+    for group, hosts in _get_groups_from_filename(str(path)).items():  # pyinfra's own group reader
+        for item in hosts[0] if isinstance(hosts, tuple) else hosts:
+            if isinstance(item, tuple):
+                if item[0] in seen:
+                    problems.append(Problem(str(item[0]), "inventory", f"defined twice, in groups {seen[item[0]]} and {group}"))
+                seen.setdefault(str(item[0]), group)
+    if problems:
+        raise InventoryError(problems)
 
 
 def cluster_from_inventory(inventory: Inventory, overrides: list[str] = (), name: str = "homelab",

@@ -222,7 +222,7 @@ FILES = [
     pytest.param(HOSTS.replace('"node": {', '"nodes": {}, "node": {', 1), None, ["host main", "nodes", "did you mean 'node'"], id="misspelt node key"),
     pytest.param(HOSTS.replace('"ssh_hostname": "192.0.2.11"', '"ssh_hostname": "192.0.2.11\\n"'), None,
                  ["host edge", "hosts.edge.ssh.hostname"], id="ssh hostname with newline"),
-    pytest.param(HOSTS + "\nmore = [('main', {'ssh_hostname': '192.0.2.99', 'node': {}})]\n", None, ["host main"], id="duplicate host name"),
+    pytest.param(HOSTS + "\nmore = [('main', {'ssh_hostname': '192.0.2.99', 'node': {}})]\n", None, ["host main", "defined twice, in groups gpu_servers and more"], id="duplicate host name"),
     pytest.param(HOSTS.replace('"node": {', '"node": "x", "_n": {', 1), None, ["host main", "node", "mapping"], id="node not a mapping"),
     pytest.param(HOSTS, "services = " + "[" * 3000 + "]" * 3000 + "\n", ["all.py", "cannot load", "nested"], id="group data nested 3000 deep"),
     pytest.param(HOSTS, "services = " + "[" * 150 + "]" * 150 + "\n", ["services", "nested more than 32"], id="group data nested 150 deep"),
