@@ -339,3 +339,18 @@ def test_no_pattern_anchors_with_dollar():
     for path in (PROJECT / "aistack" / "model").rglob("*.py"):
         for found in re.findall(r'pattern=r"([^"]*)"|re\.compile\(r"([^"]*)"', path.read_text()):
             assert not any(p.endswith("$") for p in found), (path, found)
+
+
+def test_plan_shows_markup_in_user_strings_as_written(homelab):
+    """Rich reads `[...]` as markup: a subject or reason carrying `[/]` must print, not crash."""
+    from rich.console import Console
+
+    from aistack.plan_view import show
+    from aistack.preflight import Finding, Level, Preflight, preflight
+
+    result = preflight(homelab)
+    hostile = Preflight(result.plan, [*result.findings, Finding(Level.BLOCK, "routes", "main", "[/]x", "[bold]y[/] [/]")])
+    console = Console(record=True, width=200)
+    show(console, homelab, hostile)
+    text = console.export_text()
+    assert "[/]x" in text and "[bold]y[/] [/]" in text
