@@ -67,12 +67,9 @@ def current_rollout(run: State | None = None) -> Rollout:
 
 
 class Refused(SystemExit):
-    """The run's exit: raised in the greenlet that dials a host, thrown by gevent into the main
-    one. gevent prints a traceback for an exception a greenlet dies of, unless its type is one
-    the hub is told is not an error: this one is (its reasons are already printed)."""
-
-
-gevent.get_hub().NOT_ERROR += (Refused,)
+    """The run's exit, raised in the greenlet that dials a host: gevent passes a SystemExit on to
+    the main greenlet quietly (its reasons are already printed), and pyinfra's own handlers,
+    which catch Exception, let it through."""
 
 
 def _refuse(problems: list[Problem], code: int = EXIT_BLOCK) -> NoReturn:
