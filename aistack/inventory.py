@@ -117,10 +117,11 @@ def raw_cluster(inventory: Inventory, name: str) -> dict[str, Any]:
     problems: list[Problem] = []
     for host in inventory:
         data = host.data
-        problems += unknown_keys(host.name, data.dict())
-        problems += [Problem(host.name, key, f"nested more than {MAX_DEPTH} levels deep")
-                     for key in (*CLUSTER_KEYS, "patch", "node") if too_deep(data.get(key))]
-        if problems:
+        own = unknown_keys(host.name, data.dict()) + [
+            Problem(host.name, key, f"nested more than {MAX_DEPTH} levels deep")
+            for key in (*CLUSTER_KEYS, "patch", "node") if too_deep(data.get(key))]
+        if own:
+            problems += own
             continue
         node = copy.deepcopy(data.get("node")) or {}
         if not isinstance(node, dict):
@@ -172,7 +173,6 @@ def parse_override(item: str) -> tuple[str, Any]:
     except yaml.YAMLError as exc:
         raise UsageError(f"--set {item[:200]!r}: value is not valid YAML ({getattr(exc, 'problem', exc)})") from None
     except RecursionError:
-        value = None
         raise UsageError(f"--set {path.strip()[:200]}: value nested more than {MAX_DEPTH} levels deep") from None
     if too_deep(value):
         raise UsageError(f"--set {path.strip()[:200]}: value nested more than {MAX_DEPTH} levels deep")
