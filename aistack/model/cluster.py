@@ -14,7 +14,7 @@ from .catalogue import ModelSpec, builtin
 from .generated import add_generated, port_field
 from .hosts import PORT_RANGE, Host, Platform
 from .locks import ImageLock, LockedImage
-from .types import NAME, Address, Component, Text
+from .types import NAME, Address, Component, FileKey, IbHca, ImageKey, Nic, Text
 from .services import (
     LLM_LANES,
     VLLM,
@@ -22,7 +22,6 @@ from .services import (
     Detector,
     Gateway,
     GpuService,
-    ImageKey,
     LlamaCpp,
     Nginx,
     Qdrant,
@@ -108,10 +107,10 @@ class RayLane(StrictModel):
     tp_size: int = Field(ge=1, le=64)
     pp_size: int = Field(ge=1, le=64)
     model: Component
-    quant: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}\Z")
+    quant: FileKey
     interconnect: Interconnect
-    nic: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,14}\Z")  # NCCL_SOCKET_IFNAME / GLOO_SOCKET_IFNAME
-    ib_hca: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:,=^-]{0,63}\Z")
+    nic: Nic | None = None  # NCCL_SOCKET_IFNAME / GLOO_SOCKET_IFNAME
+    ib_hca: IbHca | None = None
     port: int = Field(8000, ge=1024, le=65535)
     bind: Address | None = None  # vLLM listens here; None: the head's address
     ray_port: int = Field(6379, ge=1024, le=65535)
@@ -121,7 +120,7 @@ class RayLane(StrictModel):
     object_store_mib: int | None = Field(None, ge=75, le=1 << 24)  # None: Ray's default (30% of RAM)
     shm_gb: float = tuned(10.24, "vLLM's cluster script gives each node --shm-size 10.24g for NCCL and Ray (004)", gt=0, le=4096)
     gpu_memory_utilization: float = tuned(0.90, "leave KV headroom for continuous batching (002, 003)", gt=0, lt=1)
-    image: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9._-]{0,63}\Z")  # one image for nodes and vLLM: their Ray versions must match; None: vllm
+    image: ImageKey | None = None  # one image for nodes and vLLM: their Ray versions must match; None: vllm
     not_started: Text | None = None  # vLLM held with this reason; the Ray nodes still run
 
     @model_validator(mode="after")

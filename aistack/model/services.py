@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from .base import StrictModel, tuned
-from .types import NAME, Address, Alias, Component, Text
+from .types import NAME, Address, Alias, Component, FileKey, IbHca, ImageKey, Nic, Text
 
 
 def _unprivileged(port: int) -> int:
@@ -23,9 +23,7 @@ def _web(port: int) -> int:
 
 Port = Annotated[int, Field(ge=1, le=65535), AfterValidator(_unprivileged)]
 WebPort = Annotated[int, Field(ge=1, le=65535), AfterValidator(_web)]  # nginx: 80 or 443, or unprivileged
-ImageKey = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}\Z")]  # a key of locks/images.yaml
 ModelName = Component  # a catalogue entry: also the models folder of a file without a hub repo
-FileKey = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}\Z")]  # a catalogue file key (Q4_K_M)
 LlamaKvType = Literal["f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1"]
 EngineKvType = Literal["auto", "bf16", "fp8", "fp8_e4m3", "fp8_e5m2", "fp4_e2m1"]
 
@@ -274,8 +272,8 @@ class RayNode(GpuService):
     head_address: Address  # where the workers reach the head's GCS
     port: Port = 6379  # the head's GCS port (workers dial it)
     num_gpus: int = Field(ge=0, le=64)  # the GPU resource the node declares to Ray: the lane's gpus_per_node
-    nic: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,14}\Z")  # an interface name
-    ib_hca: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:,=^-]{0,63}\Z")
+    nic: Nic | None = None
+    ib_hca: IbHca | None = None
     dashboard_bind: Address | None = None  # head only; None: no dashboard
     dashboard_port: Port = 8265
     metrics_port: int | None = Field(None, ge=1, le=65535)  # set when the dashboard packages run its agent

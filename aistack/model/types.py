@@ -106,6 +106,10 @@ def _int_as_text(value: object) -> object:
 
 
 Name = Annotated[str, Field(pattern=NAME)]
+ImageKey = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}\Z")]  # a key of locks/images.yaml
+FileKey = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}\Z")]  # a catalogue file key (Q4_K_M)
+Nic = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,14}\Z")]  # an interface name (IFNAMSIZ)
+IbHca = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:,=^-]{0,63}\Z")]  # NCCL_IB_HCA's list
 Alias = Annotated[str, Field(pattern=ALIAS)]
 Address = Annotated[str, AfterValidator(check_address)]
 Component = Annotated[str, AfterValidator(check_component)]
