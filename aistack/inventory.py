@@ -27,7 +27,8 @@ from .lanes import lanes_file, read_switched, switch_overrides
 from .model import Cluster
 from .model.locks import IMAGE_LOCK, PROJECT_DIR, load_image_lock
 
-CLUSTER_KEYS = ("services", "timeouts", "monitoring", "distributed", "catalogue", "image_map", "allow_unpinned", "allow_unverified_models", "force_checks")
+CLUSTER_KEYS = ("services", "timeouts", "monitoring", "distributed", "catalogue", "load", "curves", "image_map",
+                "allow_unpinned", "allow_unverified_models", "force_checks")
 SSH_KEYS = ("hostname", "port", "user", "key", "known_hosts_file", "strict_host_key_checking")
 DEFAULT_INVENTORY = PROJECT_DIR / "inventory" / "homelab.py"
 # Data deploy.py reads from `--data` (deploy.py's docstring); a key of pyinfra's own starts with `_`.

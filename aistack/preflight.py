@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from .capacity import HEADROOM_WARN, MIB, Plan, kv_bytes_per_token, plan, weights_mib
+from .ceilings import SERVED, PathCeiling, ceilings
 from .model import VLLM, Cluster, Gateway, LlamaCpp, RayLane, SGLang, WebUI, Workload
 from .model.cluster import SIDECAR_IMAGES
 
@@ -38,6 +39,7 @@ class Finding:
 class Preflight:
     plan: Plan
     findings: list[Finding]
+    paths: list[PathCeiling]
 
     @property
     def level(self) -> Level:
@@ -46,7 +48,9 @@ class Preflight:
 
 def preflight(cluster: Cluster) -> Preflight:
     p = plan(cluster)
+    paths = ceilings(cluster, p.lanes)
     findings = [
+        *ceiling_findings(cluster, paths),
         *budget_findings(p),
         *lane_findings(cluster, p),
         *llamacpp_findings(cluster),
@@ -57,7 +61,7 @@ def preflight(cluster: Cluster) -> Preflight:
         *image_findings(cluster),
         *distributed_findings(cluster),
     ]
-    return Preflight(p, [_forced(cluster, _held_lane(cluster, _parked(cluster, f))) for f in findings])
+    return Preflight(p, [_forced(cluster, _held_lane(cluster, _parked(cluster, f))) for f in findings], paths)
 
 
 def _parked(cluster: Cluster, finding: Finding) -> Finding:
@@ -86,6 +90,44 @@ def _forced(cluster: Cluster, finding: Finding) -> Finding:
         return Finding(Level.WARN, finding.check, finding.host, finding.subject,
                        f"{finding.message} (a BLOCK, forced by force_checks: expect this to fail at runtime)")
     return finding
+
+
+def ceiling_findings(cluster: Cluster, paths: list[PathCeiling]) -> list[Finding]:
+    """Request types cut by a timeout (BLOCK) or capped below the declared users (WARN), one
+    finding per layer at fault with every type it holds back; then types that queue past a timeout."""
+    users = cluster.load.users
+    cut: dict[tuple[str, int], list[PathCeiling]] = {}
+    capped: dict[object, list[PathCeiling]] = {}
+    queued: dict[object, list[PathCeiling]] = {}
+    found = []
+    for r in (r for r in paths if r.served_by is None):
+        if r.cut:
+            cut.setdefault(r.timeout, []).append(r)
+        elif r.ceiling is not None and r.ceiling < users:
+            capped.setdefault(r.bottleneck, []).append(r)
+        elif r.expected_pass is not None and r.expected_pass < SERVED:
+            queued.setdefault(r.queue, []).append(r)
+    for (layer, seconds), held in cut.items():
+        worst = max(held, key=lambda r: r.seconds)
+        found.append(Finding(Level.BLOCK, "ceiling", None, "timeouts",
+                             f"{layer} {seconds} s < {worst.speed} = {worst.seconds:,.0f} s: cuts every request of "
+                             f"{', '.join(r.name for r in held)} while the GPU is still generating (000)"))
+    for layer, held in capped.items():
+        shown = ", ".join(f"{r.name} {r.ceiling:,.0f}" for r in sorted(held, key=lambda r: r.ceiling))
+        found.append(Finding(Level.WARN, "ceiling", _host_of(cluster, layer.name), layer.setting,
+                             f"{layer.name} caps {shown} of {users:,} users: {layer.why}"))
+    for layer, held in queued.items():
+        shown = ", ".join(f"{r.name} {r.expected_pass:.0%}" for r in held)
+        wait = max(r.wait_s for r in held)
+        where = f"{layer.name} queues the mix (wait ~{wait:,.0f} s)" if layer else "the mix queues"
+        found.append(Finding(Level.WARN, "ceiling", _host_of(cluster, layer.name) if layer else None,
+                             layer.setting if layer else "load", f"{where}: expected to finish at {users:,} users: {shown}"))
+    return found
+
+
+def _host_of(cluster: Cluster, name: str) -> str | None:
+    service = cluster.services.get(name)
+    return service.host if service is not None else None
 
 
 def budget_findings(p: Plan) -> list[Finding]:

@@ -43,6 +43,12 @@ image_map = {"litellm": "sandbox-litellm", "nginx": "sandbox-nginx", "prometheus
              "node-exporter": "sandbox-node-exporter"}
 
 patch = {
+    # A handful of users on the CPU lanes, asking what the sandbox serves: the tiny model's
+    # slots hold 100-token prompts and 60-token answers.
+    "load": {"users": 4, "mix": {
+        "text-direct": {"entry": "api", "alias": "chat", **_SMALL},
+        "image-direct": {"entry": "api", "alias": "vision", **_SMALL},
+    }},
     # Prometheus scrapes the real llama.cpp, LiteLLM and node exporters; Grafana is rendered only.
     "monitoring.not_started": {"grafana": "no registry: the Grafana image cannot be pulled here"},
     # The distributed lane: nx (head) and orin form a real Ray cluster on the CPU, each node

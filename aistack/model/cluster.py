@@ -11,8 +11,10 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from ..errors import InventoryError, Problem, did_you_mean
 from .base import StrictModel, tuned
 from .catalogue import ModelSpec, builtin
+from .curves import Curve, builtin_curves
 from .generated import add_generated, port_field
 from .hosts import PORT_RANGE, Host, Platform
+from .load import Load
 from .locks import ImageLock, LockedImage
 from .types import NAME, Address, Component, FileKey, IbHca, ImageKey, Nic, Text
 from .services import (
@@ -172,8 +174,8 @@ DEFAULT_IMAGES: dict[tuple[str, str], str] = {
 # Images a stack needs besides its main one.
 SIDECAR_IMAGES: dict[str, list[str]] = {"openwebui": ["postgres", "redis"]}
 # The preflight's checks by name: what force_checks may name (a test keeps it equal to preflight.py).
-PREFLIGHT_CHECKS = ("distributed", "engine-build", "image-pin", "kv-pool", "kv-type", "memory", "one-lane-per-gpu",
-                    "retries", "routes", "slot-context", "timeout-chain", "webui-db")
+PREFLIGHT_CHECKS = ("ceiling", "distributed", "engine-build", "image-pin", "kv-pool", "kv-type", "memory",
+                    "one-lane-per-gpu", "retries", "routes", "slot-context", "timeout-chain", "webui-db")
 SINGLETONS = ("litellm", "nginx", "openwebui", "prometheus", "grafana")
 
 # What an alias route speaks; all routes of one alias must speak the same.
@@ -208,6 +210,8 @@ class Cluster(StrictModel):
     monitoring: Monitoring = Monitoring()
     distributed: RayLane | None = None
     catalogue: dict[Component, ModelSpec] = {}  # site entries, added to (or replacing) the built-in ones
+    load: Load = Load()  # the users and request mix the plan must serve
+    curves: dict[Component, Curve] = {}  # site decode curves, added to (or replacing) curves.yaml's
     image_map: dict[ImageKey, ImageKey] = {}  # image key -> another key (the sandbox swaps in local images)
     allow_unpinned: list[ImageKey] = []  # image keys deploy may use without a digest, by explicit choice
     allow_unverified_models: list[Component] = []  # catalogue names deploy may leave unfetched, by explicit choice
@@ -272,6 +276,10 @@ class Cluster(StrictModel):
     @property
     def models(self) -> dict[str, ModelSpec]:
         return {**builtin(), **self.catalogue}
+
+    @property
+    def decode_curves(self) -> dict[str, Curve]:
+        return {**builtin_curves(), **self.curves}
 
     def on_host(self, host: str) -> dict[str, Any]:
         return {name: s for name, s in self.services.items() if s.host == host}
@@ -414,6 +422,10 @@ class Cluster(StrictModel):
                 if key is not None and key not in spec.files:
                     have = ", ".join(sorted(spec.files)) or "none"
                     problems.append(Problem(service.host, f"{field}.{attr}", f"{model_name} has no file {key!r} (has: {have})"))
+            curve = getattr(service, "curve", None)
+            if curve is not None and curve not in self.decode_curves:
+                problems.append(Problem(service.host, f"{field}.curve", f"unknown decode curve {curve!r}"
+                                        f"{did_you_mean(curve, self.decode_curves)} (curves: {', '.join(sorted(self.decode_curves))})"))
         return problems
 
     def _check_routes(self) -> list[Problem]:

@@ -81,6 +81,7 @@ class LanePlacement(GpuService):
     quant: FileKey
     workload: Workload = Workload()
     served_name: Alias | None = None  # name the engine reports; defaults to the service name
+    curve: Component | None = None  # decode curve (curves.yaml); None: the one matching engine, model, memory
 
 
 class SGLang(LanePlacement):
@@ -217,6 +218,8 @@ class Gateway(ServiceBase):
         180, "uvicorn kills a worker not answering its health check in time (5 s by default) and a LiteLLM "
         "worker imports for tens of seconds: 5 s killed workers at every start (measured: LiteLLM 1.106.2, uvicorn 0.55, 2 cores)",
         ge=5, le=3600)
+    streams_per_worker: int = tuned(
+        16, "one worker failed the 128-worker ladder and eight held it: at least 16 streams each (000)", ge=1, le=1 << 16)
     num_retries: int = tuned(0, "silent retries on near-timeouts amplified queue depth (000)", ge=0, le=10)
     weight_dedicated: int = tuned(8, "a card with its own VRAM takes the vision burst: edge 8 (000)", gt=0)
     weight_unified: int = tuned(1, "4/8 sent two thirds of bursts to the Orin and wedged it; it is overflow (000)", gt=0)
@@ -239,6 +242,11 @@ class Nginx(ServiceBase):
     port: WebPort = 80
     client_max_body_mb: int = tuned(64, "PDF upload + query is one of the 11 workflow types (000)", ge=1, le=1 << 20)
     proxy_buffering: bool = tuned(False, "streamed tokens must reach the user as they are generated (000)")
+
+    @staticmethod
+    def worker_connections(http_pool: int) -> int:
+        """nginx's default 1024, or room for the client pool's and the upstream keepalive's connections."""
+        return max(1024, 4 * http_pool)
 
 
 class WebUI(ServiceBase):

@@ -382,7 +382,7 @@ class StackBuilder:
                     "read_timeout_s": t.nginx_s,
                     "send_timeout_s": t.nginx_s,
                     "keepalive": t.http_pool,
-                    "worker_connections": max(1024, 4 * t.http_pool),
+                    "worker_connections": ngx.worker_connections(t.http_pool),
                     "upstreams": upstreams,
                     "locations": locations,
                 }

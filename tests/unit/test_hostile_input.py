@@ -349,7 +349,8 @@ def test_plan_shows_markup_in_user_strings_as_written(homelab):
     from aistack.preflight import Finding, Level, Preflight, preflight
 
     result = preflight(homelab)
-    hostile = Preflight(result.plan, [*result.findings, Finding(Level.BLOCK, "routes", "main", "[/]x", "[bold]y[/] [/]")])
+    hostile = Preflight(result.plan, [*result.findings, Finding(Level.BLOCK, "routes", "main", "[/]x", "[bold]y[/] [/]")],
+                        result.paths)
     console = Console(record=True, width=200)
     show(console, homelab, hostile)
     text = console.export_text()
