@@ -9,10 +9,12 @@ the shared data without copying it (the sandbox uses it).
 from __future__ import annotations
 
 import copy
+import functools
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel
 from pyinfra.api import State
 from pyinfra.api.inventory import Inventory
 from pyinfra.context import ctx_state
@@ -188,10 +190,13 @@ def apply_override(raw: dict[str, Any], path: str, value: Any) -> None:
     if any(not part for part in parts):
         raise UsageError(f"--set {path}: empty segment in the path")
     node: Any = raw
+    default: Any = _section_defaults()
     for depth, part in enumerate(parts[:-1]):
         # Named entries (hosts.<name>, services.<name>) must exist; sections with defaults need not.
         named = depth == 1 and parts[0] in NAMED_SECTIONS
-        node = _step(node, part, ".".join(parts[: depth + 1]), create=not named and (depth > 0 or part in SECTIONS))
+        default = default.get(part) if isinstance(default, dict) else None
+        node = _step(node, part, ".".join(parts[: depth + 1]), create=not named and (depth > 0 or part in SECTIONS),
+                     default=default)
     last = parts[-1]
     if isinstance(node, list):
         node[_index(node, last, path)] = value
@@ -201,7 +206,19 @@ def apply_override(raw: dict[str, Any], path: str, value: Any) -> None:
         raise UsageError(f"--set {path}: {'.'.join(parts[:-1])} is a value, not a section")
 
 
-def _step(node: Any, part: str, where: str, create: bool) -> Any:
+@functools.cache
+def _section_defaults() -> dict[str, Any]:
+    """The model's defaults of the cluster sections, so that `--set load.mix.text-long.weight=5`
+    edits the default mix rather than replacing it with one partial entry."""
+    found = {}
+    for name, info in Cluster.model_fields.items():
+        value = info.get_default(call_default_factory=True)
+        if isinstance(value, BaseModel):
+            found[name] = value.model_dump(mode="json")
+    return found
+
+
+def _step(node: Any, part: str, where: str, create: bool, default: Any = None) -> Any:
     if isinstance(node, list):
         return node[_index(node, part, where)]
     if not isinstance(node, dict):
@@ -210,7 +227,7 @@ def _step(node: Any, part: str, where: str, create: bool) -> Any:
         if not create:
             have = ", ".join(sorted(map(str, node))) or "nothing"
             raise UsageError(f"--set {where}: no {part!r} here (have: {have})")
-        node[part] = {}
+        node[part] = copy.deepcopy(default) if isinstance(default, dict) else {}
     return node[part]
 
 

@@ -138,3 +138,10 @@ def test_plan_fits_80_columns_leads_with_the_decision_and_says_each_finding_once
     assert max(len(line) for line in table_lines) <= 80
     for lane in result.plan.lanes:
         assert lane in text  # never cut to "gemma-…"
+
+
+def test_one_field_of_a_default_request_type_can_be_set_and_the_rest_of_the_mix_stays():
+    cluster = load_cluster(HOMELAB, ["load.mix.text-long.weight=5"])
+    assert len(cluster.load.mix) == 11
+    assert cluster.load.mix["text-long"].weight == 5 and cluster.load.mix["text-long"].output_tokens == 3200
+    assert cluster.load.share("text-long") == pytest.approx(5 / 15)
