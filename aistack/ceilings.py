@@ -52,6 +52,7 @@ class Layer:
     why: str
     fails_over: bool = False  # a measured ceiling: past it requests fail rather than queue
     hold_s: float | None = None  # fixed hold time (a stage); None: the request's whole time
+    hold_unmeasured: bool = False  # nobody has timed how long a request holds it
 
 
 @dataclass
@@ -91,10 +92,8 @@ class Paths:
 
     def routes(self, alias: str) -> list[tuple[str, float]]:
         """(service, share of the alias's traffic) over its running routes, by weight (000)."""
-        from .preflight import route_weight  # preflight imports this module
-
         running = [r for r in self.gateway.aliases.get(alias, []) if self._runs(r.service)]
-        weights = {r.service: route_weight(self.cluster, self.gateway, r) for r in running}
+        weights = {r.service: self.cluster.route_weight(self.gateway, r) for r in running}
         total = sum(weights.values())
         return [(s, w / total) for s, w in weights.items()]
 
@@ -176,7 +175,7 @@ class Paths:
     def detector_layer(self) -> Layer:
         return Layer(self.detector_name, 1, f"services.{self.detector_name}",
                      "one TensorRT context: requests take turns (templates/nanoowl/server.py); hold time not measured",
-                     hold_s=math.nan)
+                     hold_unmeasured=True)
 
     def alias_layer(self, alias: str) -> Layer:
         """An alias saturates when its first route does: routes take shares by weight, busy or not."""
@@ -215,7 +214,7 @@ class Paths:
         curves = self.cluster.decode_curves
         if getattr(service, "curve", None):
             return service.curve, curves[service.curve]
-        memory = "unified" if self.cluster.hosts[service.host].unified else "dedicated"
+        memory = self._memory(name)
         best = None
         for cname, c in curves.items():
             if c.engine != service.kind or c.model not in (None, service.model) or c.memory not in (None, memory):
@@ -309,9 +308,9 @@ def _time(r: PathCeiling, paths: Paths, t: RequestType, on_route: dict[str, floa
 
 def _holds(layer: Layer, seconds: float | None) -> float | None:
     """How long one request holds this layer, if known."""
-    if layer.hold_s is not None:
-        return None if math.isnan(layer.hold_s) else layer.hold_s
-    return seconds
+    if layer.hold_unmeasured:
+        return None
+    return seconds if layer.hold_s is None else layer.hold_s
 
 
 def _waves(layer: Layer, seconds: float | None, hold: float | None, timeout: int) -> float | None:

@@ -9,6 +9,7 @@ from .capacity import HEADROOM_WARN, MIB, Plan, kv_bytes_per_token, plan, weight
 from .ceilings import SERVED, PathCeiling, ceilings
 from .model import VLLM, Cluster, Gateway, LlamaCpp, RayLane, SGLang, WebUI, Workload
 from .model.cluster import SIDECAR_IMAGES
+from .render.engine_args import FLAG_SINCE, llamacpp_args, llamacpp_build
 
 FULL_PRECISION = ("f32", "f16", "bf16")
 # Interconnect between the nodes of a distributed lane (004): tensor parallel across 10 Gbps is
@@ -218,8 +219,6 @@ def llamacpp_findings(cluster: Cluster) -> list[Finding]:
 
 def _engine_build(cluster: Cluster, name: str, lane: LlamaCpp) -> list[Finding]:
     """The lane's image must carry a llama.cpp that loads its model and accepts every flag it renders."""
-    from .render.engine_args import FLAG_SINCE, llamacpp_args, llamacpp_build  # render imports preflight
-
     key = cluster.image_key(name)
     build = llamacpp_build(cluster.locked_image(key).engine)
     if build is None:
@@ -281,7 +280,7 @@ def gateway_findings(cluster: Cluster) -> list[Finding]:
             targets = [cluster.services[r.service] for r in routes]
             if not any(t.active for t in targets):
                 found.append(Finding(Level.WARN, "routes", gw.host, f"{name}.{alias}", "every route goes to a parked lane"))
-            weights = {r.service: route_weight(cluster, gw, r) for r in routes}
+            weights = {r.service: cluster.route_weight(gw, r) for r in routes}
             unified = [s for s in weights if cluster.hosts[cluster.services[s].host].unified]
             dedicated = [s for s in weights if s not in unified]
             if unified and dedicated and max(weights[s] for s in unified) >= min(weights[s] for s in dedicated):
@@ -289,14 +288,6 @@ def gateway_findings(cluster: Cluster) -> list[Finding]:
                     Finding(Level.WARN, "routes", gw.host, f"{name}.{alias}", "a unified-memory host weighs as much as a dedicated card: the Orin wedged at 4/8 (000)")
                 )
     return found
-
-
-def route_weight(cluster: Cluster, gateway: Gateway, route) -> int:
-    """Explicit weight, else by memory kind: a dedicated card takes the burst, unified memory overflows."""
-    if route.weight is not None:
-        return route.weight
-    host = cluster.hosts[cluster.services[route.service].host]
-    return gateway.weight_unified if host.unified else gateway.weight_dedicated
 
 
 def webui_findings(cluster: Cluster) -> list[Finding]:

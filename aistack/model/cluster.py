@@ -27,6 +27,7 @@ from .services import (
     LlamaCpp,
     Nginx,
     Qdrant,
+    Route,
     Service,
     SGLang,
     Tts,
@@ -312,6 +313,13 @@ class Cluster(StrictModel):
     def locked_image(self, key: str) -> LockedImage:
         assert self._lock is not None, "build the cluster with Cluster.build"
         return self._lock.images[key]
+
+    def route_weight(self, gateway: Gateway, route: Route) -> int:
+        """Explicit weight, else by memory kind: a dedicated card takes the burst, unified memory overflows (000)."""
+        if route.weight is not None:
+            return route.weight
+        host = self.hosts[self.services[route.service].host]
+        return gateway.weight_unified if host.unified else gateway.weight_dedicated
 
     def endpoint(self, name: str) -> tuple[str, int]:
         """Where another host reaches a service."""

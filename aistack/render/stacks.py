@@ -25,7 +25,6 @@ from ..model import (
     WebUI,
     api_kind,
 )
-from ..preflight import route_weight
 from . import monitoring
 from .containers import (
     CONTAINER_MODELS,
@@ -298,7 +297,7 @@ class StackBuilder:
                             "model": f"{provider}/{served}",
                             "api_base": f"http://{address}:{port}{suffix}",
                             "api_key": "none",
-                            "weight": route_weight(self.cluster, gateway, route),
+                            "weight": self.cluster.route_weight(gateway, route),
                             "mode": mode.get(kind),
                         }
                     )

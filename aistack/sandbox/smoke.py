@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import httpx
 
 from ..model import Cluster, Gateway, Nginx
-from ..preflight import route_weight
 from ..render.containers import secret_file
 from ..ssh_client import connect
 
@@ -86,5 +85,5 @@ def burst(cluster: Cluster, key: str, alias: str = "vision", requests: int = 45,
     with ThreadPoolExecutor(concurrency) as pool:
         codes = list(pool.map(lambda _: chat(cluster, key, alias, "hi", max_tokens=1).status_code, range(requests)))
     served = {lane: round(predicted_tokens(cluster, lane) - before[lane]) for lane in lanes}
-    weights = {r.service: route_weight(cluster, gateway, r) for r in routes}
+    weights = {r.service: cluster.route_weight(gateway, r) for r in routes}
     return Split(requests, codes.count(200), served, weights)
