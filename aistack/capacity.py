@@ -19,7 +19,9 @@ from .model import (
     SGLang,
     Tts,
 )
+from .model.calibration import LLAMACPP_UBATCH, llamacpp_table
 from .model.catalogue import Arch, ModelSpec, total_bytes
+from .model.hosts import Accelerator
 
 MIB = 1024 * 1024
 
@@ -30,8 +32,8 @@ KV_BYTES = {
     "q8_0": 34 / 32, "q4_0": 18 / 32, "iq4_nl": 18 / 32, "q4_1": 20 / 32, "q5_0": 22 / 32, "q5_1": 24 / 32,
     "fp8": 1.0, "fp8_e4m3": 1.0, "fp8_e5m2": 1.0, "fp4_e2m1": 0.5,
 }
-# llama.cpp keeps window x sequences + one micro-batch of tokens for sliding-window layers.
-LLAMACPP_UBATCH = 512
+# llama.cpp pads the sliding-window cache to 256 cells (b11312 src/llama-kv-cache-iswa.cpp, issue 17037).
+SWA_PAD = 256
 # A decoded RGB image briefly costs several times its raw size (the seed saw 50-125 MB spikes
 # from a 25 MB decode, 000); one image per busy slot.
 IMAGE_SPIKE_FACTOR = 5
@@ -46,24 +48,35 @@ HEADROOM_WARN = 0.05
 
 
 def kv_bytes_per_token(arch: Arch, k_type: str = "f16", v_type: str = "f16") -> float:
-    """Per token over the layers that keep every token: layers x kv_heads x head_dim x (K + V bytes)."""
-    per_elem = KV_BYTES[k_type] + KV_BYTES[v_type]
-    if arch.full_kv_bytes_per_token_f16 is not None:
-        return arch.full_kv_bytes_per_token_f16 * per_elem / (2 * KV_BYTES["f16"])
-    return arch.full_layers * arch.kv_heads * arch.head_dim * per_elem
+    """Per token over the full-attention layers that own a cache: layers x kv_heads x head_dim x (K + V bytes)."""
+    dim = arch.head_dim_full or arch.head_dim
+    return arch.full_cache_layers * arch.kv_heads * dim * (KV_BYTES[k_type] + KV_BYTES[v_type])
 
 
-def kv_cache_bytes(arch: Arch, tokens: int, k_type: str, v_type: str, sequences: int = 1) -> float:
-    """The KV cache for `tokens` of context; sliding-window layers hold only their window."""
-    per_elem = KV_BYTES[k_type] + KV_BYTES[v_type]
+def sliding_cells(arch: Arch, ctx: int, sequences: int, unified: bool, ubatch: int) -> int:
+    """Cells llama.cpp gives the sliding-window layers: a window and a micro-batch per KV stream, padded.
+
+    Split KV keeps one stream per slot of ctx / slots cells; unified KV one stream whose window
+    covers every slot (b11312 llama-kv-cache-iswa.cpp, checked against the calibration logs).
+    """
+    streams = 1 if unified else sequences
+    window = arch.sliding_window * (sequences if unified else 1) + ubatch
+    per_stream = min(ctx // streams, window)
+    return streams * -(-per_stream // SWA_PAD) * SWA_PAD
+
+
+def kv_cache_bytes(arch: Arch, tokens: int, k_type: str, v_type: str, sequences: int = 1, *, unified: bool = False,
+                   ubatch: int = LLAMACPP_UBATCH, flash_attn: bool = True) -> float:
+    """The KV cache llama.cpp allocates for `tokens` of context; sliding-window layers hold only their window."""
     full = kv_bytes_per_token(arch, k_type, v_type) * tokens
-    swa = 0.0
-    if arch.sliding_layers:
-        window_tokens = min(tokens, arch.sliding_window * sequences + LLAMACPP_UBATCH)
-        heads = arch.kv_heads_sliding or arch.kv_heads
-        dim = arch.head_dim_sliding or arch.head_dim
-        swa = arch.sliding_layers * heads * dim * per_elem * window_tokens
-    return full + swa
+    if not arch.sliding_cache_layers:
+        return full
+    heads = arch.kv_heads_sliding or arch.kv_heads
+    k_dim = arch.head_dim_sliding or arch.head_dim
+    # Without flash attention V is stored transposed at the widest V of any layer (n_embd_v_gqa_max).
+    v_dim = k_dim if flash_attn else max(k_dim, arch.head_dim_full or arch.head_dim)
+    cells = sliding_cells(arch, tokens, sequences, unified, ubatch)
+    return full + arch.sliding_cache_layers * heads * (k_dim * KV_BYTES[k_type] + v_dim * KV_BYTES[v_type]) * cells
 
 
 @dataclass
@@ -93,6 +106,7 @@ class Item:
     service: str
     what: str
     mib: float
+    source: str = ""  # where the figure comes from, where it is measured rather than a file size
 
 
 @dataclass
@@ -222,27 +236,27 @@ def service_items(name: str, service: GpuService, spec: ModelSpec | None, host: 
             items.append(Item(name, what, size * factor))
 
     per_gpu = max(1, len(service.gpus))
+    acc = host.accelerators[service.gpus[0]]
     if isinstance(service, LlamaCpp):
-        weights(service.quant, "weights")
-        weights(service.mmproj, "mmproj")
-        kv = kv_cache_bytes(spec.arch, service.ctx, service.cache_type_k, service.cache_type_v, service.parallel) if spec and spec.arch else 0
-        items.append(Item(name, f"KV {service.cache_type_k}/{service.cache_type_v} x {service.ctx:,} tokens", kv / MIB))
-        items.append(Item(name, "runtime (CUDA context, compute buffers)", service.runtime_mib))
-        if service.role == "vision":
-            spike = service.parallel * service.max_image_px**2 * 3 * IMAGE_SPIKE_FACTOR / MIB
-            items.append(Item(name, f"image decode, {service.parallel} slots at <= {service.max_image_px} px", spike))
+        found, missing = llamacpp_items(name, service, spec, acc, host.unified)
+        items += found
+        unknown += missing
     elif isinstance(service, (SGLang, VLLM)):
         fraction = engine_fraction(service)
         reserved = fraction * host.accelerators[service.gpus[0]].memory_mib
         items.append(Item(name, f"engine reservation ({fraction:.0%} of the card: weights/{per_gpu} + KV pool)", reserved))
         items.append(Item(name, "runtime (CUDA context, graphs)", service.runtime_mib))
     elif isinstance(service, Asr):
+        context, how = llamacpp_table().cuda_context(acc)
         for i in range(service.instances):
             weights("model", f"whisper #{i + 1} weights ({service.compute_type})", CT2_WEIGHT_FACTOR[service.compute_type])
-            items.append(Item(name, f"whisper #{i + 1} runtime", service.runtime_mib))
+            items.append(Item(name, f"whisper #{i + 1} CUDA context", context, how))
+            items.append(Item(name, f"whisper #{i + 1} work buffers", service.runtime_mib))
     elif isinstance(service, Tts):
         weights("model", "weights")
-        items.append(Item(name, "runtime", service.runtime_mib))
+        context, how = llamacpp_table().cuda_context(acc)
+        items.append(Item(name, "CUDA context", context, how))
+        items.append(Item(name, "work buffers", service.runtime_mib))
     elif isinstance(service, RayNode) and service.engine_share:
         # A worker's cards hold vLLM ranks; the head's are counted on the vLLM service itself.
         share = service.engine_share * host.accelerators[service.gpus[0]].memory_mib
@@ -252,6 +266,68 @@ def service_items(name: str, service: GpuService, spec: ModelSpec | None, host: 
         items.append(Item(name, "runtime (CUDA context, TRT workspace)", service.runtime_mib))
         spike = service.max_image_px**2 * 3 * IMAGE_SPIKE_FACTOR / MIB
         items.append(Item(name, f"image decode at <= {service.max_image_px} px", spike))
+    return items, unknown
+
+
+def llamacpp_items(name: str, lane: LlamaCpp, spec: ModelSpec | None, acc: Accelerator, unified: bool) -> tuple[list[Item], list[str]]:
+    """llama-server's memory from the calibration table: what it puts on the GPU, and on a Jetson all of it."""
+    if spec is None:
+        return [], [f"{name}: {lane.model} is not in the catalogue"]
+    items, unknown = llamacpp_memory(
+        name, lane.model, spec, quant=lane.quant, mmproj=lane.mmproj, ctx=lane.ctx, parallel=lane.parallel,
+        cache_type_k=lane.cache_type_k, cache_type_v=lane.cache_type_v, flash_attn=lane.flash_attn != "off",
+        unified_kv=lane.kv_unified, ubatch=LLAMACPP_UBATCH, acc=acc, unified_memory=unified, runtime_mib=lane.runtime_mib,
+    )
+    if unified and lane.role == "vision":
+        # Images are decoded on the CPU side: on a Jetson that is the same memory (000).
+        spike = lane.parallel * lane.max_image_px**2 * 3 * IMAGE_SPIKE_FACTOR / MIB
+        items.append(Item(name, f"image decode, {lane.parallel} slots at <= {lane.max_image_px} px", spike))
+    return items, unknown
+
+
+def llamacpp_memory(name: str, model: str, spec: ModelSpec, *, quant: str, mmproj: str | None, ctx: int, parallel: int,
+                    cache_type_k: str, cache_type_v: str, flash_attn: bool, unified_kv: bool, ubatch: int,
+                    acc: Accelerator, unified_memory: bool, runtime_mib: int | None) -> tuple[list[Item], list[str]]:
+    """Each buffer llama-server allocates for this configuration, with where its size comes from."""
+    table = llamacpp_table()
+    items: list[Item] = []
+    unknown: list[str] = []
+    file_mib = weights_mib(spec, quant)
+    on_gpu = table.weights_on_device(model, quant)
+    if on_gpu is not None:
+        # The input layer (token and per-layer embeddings) always stays on the CPU (llama-model.cpp)
+        # as mmap'd file pages: on a Jetson too they are page cache the kernel reclaims, not a charge.
+        items.append(Item(name, "weights on the GPU", on_gpu, table.source))
+    elif file_mib is not None:
+        items.append(Item(name, "weights (whole file: this model is not calibrated)", file_mib))
+    else:
+        unknown.append(f"{name}: weights size of {quant} unknown")
+    if mmproj:
+        size = weights_mib(spec, mmproj)
+        if size is None:
+            unknown.append(f"{name}: mmproj size of {mmproj} unknown")
+        else:
+            items.append(Item(name, "mmproj weights", size))
+    if spec.arch is not None:  # encoders (embedding, rerank) keep no KV cache
+        kv = kv_cache_bytes(spec.arch, ctx, cache_type_k, cache_type_v, parallel, unified=unified_kv, ubatch=ubatch, flash_attn=flash_attn)
+        items.append(Item(name, f"KV {cache_type_k}/{cache_type_v} x {ctx:,} tokens", kv / MIB))
+    compute = table.compute(model, flash_attn=flash_attn, quantised_kv=cache_type_k not in ("f16", "bf16", "f32"),
+                            unified=unified_kv, ubatch=ubatch, ctx=ctx)
+    if compute is None:
+        unknown.append(f"{name}: compute buffers of {model} not measured (python -m aistack.calibrate)")
+    else:
+        items.append(Item(name, "compute buffers", compute.device_mib, f"{table.source}: {compute.how}"))
+        if unified_memory:
+            items.append(Item(name, "compute buffers (host side)", compute.host_mib, f"{table.source}: {compute.how}"))
+    vision = table.vision_compute(model, flash_attn) if mmproj else None
+    if vision is not None:
+        items.append(Item(name, "vision compute buffers", vision, table.source))
+    if runtime_mib is not None:
+        items.append(Item(name, "runtime (CUDA context and pools, as set)", runtime_mib))
+    else:
+        context, how = table.cuda_context(acc)
+        items.append(Item(name, "CUDA context", context, how))
+        items.append(Item(name, "runtime beyond its buffers (after a request)", table.runtime_mib, table.source))
     return items, unknown
 
 

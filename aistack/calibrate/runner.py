@@ -104,6 +104,14 @@ MODEL_FILES = {
     "reranker": "bge-reranker-v2-m3-Q8_0.gguf",
 }
 
+# Which catalogue model and file each measured file stands for: the planner reads the table by these.
+CATALOGUE_FILES = {
+    "gemma": ("gemma-4-e2b-it", "Q4_K_M"),
+    "mmproj": ("gemma-4-e2b-it", "mmproj-F16"),
+    "bge": ("bge-base-en-v1.5", "F16"),
+    "reranker": ("bge-reranker-v2-m3", "Q8_0"),
+}
+
 SETTLE_S = 1.0      # after /health, before the first memory reading
 AFTER_REQUEST_S = 0.5
 FILL_FRACTION = 0.8
@@ -818,14 +826,14 @@ def make_models(pack_dir: Path, tree: Path, mdir: Path, bindir: Path, log: Path,
                     f.unlink()
             return None
 
-    def quantise(src_key: str, dst_key: str, qtype: str) -> Path | None:
+    def quantise(src_key: str, dst_key: str, qtype: str, extra: list[str] = ()) -> Path | None:
         src = mdir / MODEL_FILES[src_key]
         dst = mdir / MODEL_FILES[dst_key]
         if dst.exists() and dst.stat().st_size > 0:
             return dst
         t0 = time.time()
         part = dst.with_name(dst.name + ".part")
-        rc = _sh([quant, str(src), str(part), qtype, jobs], log, timeout=900)
+        rc = _sh([quant, *extra, str(src), str(part), qtype, jobs], log, timeout=900)
         if rc == 0:
             os.replace(part, dst)
         else:
@@ -841,7 +849,8 @@ def make_models(pack_dir: Path, tree: Path, mdir: Path, bindir: Path, log: Path,
 
     if "gemma" in wanted:
         if write("gemma_f16", "write_gemma4_e2b"):
-            q = quantise("gemma_f16", "gemma", "Q4_K_M")
+            # the published file's tensor-type overrides (models.py), so the sizes match it
+            q = quantise("gemma_f16", "gemma", "Q4_K_M", mod.quantize_args("gemma-4-e2b-it"))
             if q:
                 paths["gemma"] = str(q)
         if write("mmproj", "write_gemma4_e2b_mmproj"):
@@ -859,19 +868,34 @@ def make_models(pack_dir: Path, tree: Path, mdir: Path, bindir: Path, log: Path,
     return paths, errors
 
 
+# A bare context at the default per-thread stack and at a larger one: the driver reserves local
+# memory = stack x resident threads per SM x SMs, so the difference splits the context into a
+# part that scales with the GPU's size and a fixed part the planner carries to other GPUs.
 CUDA_CTX_SRC = r"""
 #include <cstdio>
+#include <cstdlib>
 #include <unistd.h>
 #include <cuda_runtime.h>
-int main() {
+__global__ void touch(int *p) { if (p) p[threadIdx.x] = 1; }
+int main(int argc, char **argv) {
     cudaError_t e = cudaFree(0);
     if (e != cudaSuccess) { printf("error %s\n", cudaGetErrorString(e)); fflush(stdout); return 1; }
-    size_t fr = 0, tot = 0; cudaMemGetInfo(&fr, &tot);
-    printf("ready free=%zu total=%zu\n", fr, tot); fflush(stdout);
+    if (argc > 1) cudaDeviceSetLimit(cudaLimitStackSize, strtoull(argv[1], 0, 10));
+    touch<<<1, 32>>>(nullptr); cudaDeviceSynchronize();
+    int sms = 0, tpsm = 0; size_t stack = 0, fr = 0, tot = 0;
+    cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0);
+    cudaDeviceGetAttribute(&tpsm, cudaDevAttrMaxThreadsPerMultiProcessor, 0);
+    cudaDeviceGetLimit(&stack, cudaLimitStackSize); cudaMemGetInfo(&fr, &tot);
+    printf("ready free=%zu total=%zu sms=%d threads_per_sm=%d stack=%zu\n", fr, tot, sms, tpsm, stack); fflush(stdout);
     sleep(30);
     return 0;
 }
 """
+CTX_LARGE_STACK = 4096
+
+
+def _ctx_fields(line: str) -> dict:
+    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", line)}
 
 
 def cuda_context(work: Path, mem, log: Path, progress) -> dict:
@@ -887,16 +911,20 @@ def cuda_context(work: Path, mem, log: Path, progress) -> dict:
         rc = _sh([nvcc, "-O2", "-arch=sm_90", "-o", str(exe), str(src)], log, timeout=300, env=env)
         if rc != 0:
             return {"error": f"nvcc rc {rc}"}
-        base_apps, base_used = mem.apps(), mem.used()
-        p = subprocess.Popen([str(exe)], stdout=subprocess.PIPE, text=True)
-        line = p.stdout.readline().strip()
-        res["program"] = line
-        if not line.startswith("ready"):
-            res["error"] = line or f"no output (rc {p.poll()})"
-        time.sleep(1.5)
-        res.update(snapshot(mem, p.pid, base_apps, base_used))
-        p.kill()
-        p.wait()
+        for stack in (None, CTX_LARGE_STACK):
+            base_apps, base_used = mem.apps(), mem.used()
+            p = subprocess.Popen([str(exe)] + ([str(stack)] if stack else []), stdout=subprocess.PIPE, text=True)
+            line = p.stdout.readline().strip()
+            if not line.startswith("ready"):
+                res["error"] = line or f"no output (rc {p.poll()})"
+            time.sleep(1.5)
+            shot = {"program": line, **_ctx_fields(line), **snapshot(mem, p.pid, base_apps, base_used)}
+            p.kill()
+            p.wait()
+            if stack is None:
+                res.update(shot)
+            else:
+                res["large_stack"] = shot
         progress(f"cuda context: proc {res.get('proc_mib')} MiB, device delta {res.get('gpu_used_delta_mib')} MiB")
     except Exception as e:  # noqa: BLE001
         res["error"] = f"{type(e).__name__}: {e}"
@@ -964,7 +992,8 @@ def run(pack_dir: Path, out: Path, points_name: str = "default", only: str | Non
         wanted = {p["model"] for p in points}
         models, merr = make_models(pack_dir, tree, work / "models", bindir, logs / "models.log", progress,
                                    wanted)
-        meta["models"] = {k: {"path": v, "mib": round(Path(v).stat().st_size / 2**20, 1)}
+        meta["models"] = {k: {"path": v, "mib": round(Path(v).stat().st_size / 2**20, 1),
+                              "catalogue": CATALOGUE_FILES[k][0], "file_key": CATALOGUE_FILES[k][1]}
                           for k, v in models.items()}
         meta["model_errors"] = {k: v for k, v in merr.items() if not k.startswith("_")}
         if "_models_dict" in merr:

@@ -33,9 +33,11 @@ class Arch(StrictModel):
     max_context: int | None = Field(gt=0)  # None: not read from the config yet
     kv_heads_sliding: int | None = Field(None, gt=0)  # where sliding layers differ (else kv_heads)
     head_dim_sliding: int | None = Field(None, gt=0)
-    # Where the formula does not describe the model (Gemma 4: 512-wide global heads, KV shared
-    # across layers), the engine maintainers' published f16 bytes per token of the full layers.
-    full_kv_bytes_per_token_f16: int | None = Field(None, gt=0)
+    head_dim_full: int | None = Field(None, gt=0)  # Gemma 4: 512-wide global heads beside 256-wide sliding ones
+    # Where later layers reuse an earlier layer's KV (Gemma 4's num_kv_shared_layers), only the
+    # layers that own a cache count: how many full and sliding ones those are.
+    full_kv_layers: int | None = Field(None, ge=0)
+    sliding_kv_layers: int | None = Field(None, ge=0)
 
     @model_validator(mode="after")
     def _layers_add_up(self) -> Arch:
@@ -43,11 +45,22 @@ class Arch(StrictModel):
             raise ValueError("sliding + linear-attention layers exceed the layer count")
         if self.sliding_layers and self.sliding_window is None:
             raise ValueError("sliding_layers given without sliding_window")
+        if (self.full_kv_layers or 0) > self.full_layers or (self.sliding_kv_layers or 0) > self.sliding_layers:
+            raise ValueError("more layers own a KV cache than the model has of that kind")
         return self
 
     @property
     def full_layers(self) -> int:
         return self.layers - self.sliding_layers - self.linear_attention_layers
+
+    @property
+    def full_cache_layers(self) -> int:
+        """Full-attention layers that keep a KV cache of their own."""
+        return self.full_layers if self.full_kv_layers is None else self.full_kv_layers
+
+    @property
+    def sliding_cache_layers(self) -> int:
+        return self.sliding_layers if self.sliding_kv_layers is None else self.sliding_kv_layers
 
 
 class Vision(StrictModel):
@@ -101,6 +114,19 @@ class ModelSpec(StrictModel):
         if self.kind == "vision-llm" and self.vision is None:
             raise ValueError("a vision-llm entry needs vision.tokens_per_image")
         return self
+
+
+class GpuSpec(StrictModel):
+    """A GPU model's size, for carrying a measured CUDA context to it."""
+
+    sms: int = Field(gt=0)
+    source: str
+
+
+@cache
+def builtin_gpus() -> dict[str, GpuSpec]:
+    raw = load_yaml(CATALOGUE_FILE.read_text()).get("gpus", {})
+    return {name: GpuSpec.model_validate(entry) for name, entry in raw.items()}
 
 
 @cache

@@ -130,6 +130,11 @@ class LlamaCpp(LanePlacement):
     cache_type_k: LlamaKvType = tuned("q4_0", "q4_0 freed 1.2 GB against fp16 on the 6 GB card (000)")
     cache_type_v: LlamaKvType = tuned("q4_0", "q4_0 freed 1.2 GB against fp16 on the 6 GB card (000)")
     flash_attn: Literal["on", "off", "auto"] = tuned("on", "the q4_0 V cache (000) only works with flash attention")
+    runtime_mib: int | None = Field(
+        None, ge=0, le=1 << 20,
+        description="None: the CUDA context and runtime from the calibration table (aistack/calibration); "
+        "a number replaces both with your own measurement",
+    )
     n_gpu_layers: int = Field(999, ge=0, le=9999)
     metrics: bool = tuned(True, "busy slots and deferred requests showed where image requests waited (000)")
     max_image_px: int = tuned(1280, "a 4K photo decoded to 25 MB and spiked the Orin's unified memory (000)", ge=64, le=16384)
@@ -162,7 +167,8 @@ class Asr(GpuService):
         "int8_float16", "int8 weights let two Whisper copies fit beside Gemma on the 6 GB card (000)"
     )
     cpu_ram_mib: int = Field(512, ge=0, le=1 << 24, description="per instance")
-    runtime_mib: int = Field(120, ge=0, le=1 << 20, description="per instance: CTranslate2's CUDA context (planning estimate)")
+    # The CUDA context is its own item (calibration table); seed 000's edge VRAM table checks the sum.
+    runtime_mib: int = Field(120, ge=0, le=1 << 20, description="per instance: CTranslate2's buffers beyond the CUDA context (planning estimate)")
 
     def sockets(self, host_address: str) -> list[tuple[str, int]]:
         return [(self.bind or host_address, self.port + i) for i in range(self.instances)]
@@ -176,7 +182,7 @@ class Tts(GpuService):
     model: ModelName = "kokoro-82m"
     voice: str = Field("af_heart", pattern=r"^[a-z][a-z0-9_+]{0,63}\Z")  # Kokoro's voice ids, blendable with +
     cpu_ram_mib: int = Field(512, ge=0, le=1 << 24)
-    runtime_mib: int = Field(150, ge=0, le=1 << 20, description="PyTorch's CUDA context (planning estimate)")
+    runtime_mib: int = Field(150, ge=0, le=1 << 20, description="PyTorch's buffers beyond the CUDA context (planning estimate)")
 
 
 class Detector(GpuService):
