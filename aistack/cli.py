@@ -21,7 +21,6 @@ from .model import Cluster
 from .models_lock import MODEL_LOCK
 from .plan_view import as_dict, show
 from .preflight import Level, preflight
-from .render import render_cluster, write_tree
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 out = Console()
@@ -78,6 +77,8 @@ def render(
     set_: SetOpt = None,
 ) -> None:
     """Write every file deploy would put on each host (secrets only as references)."""
+    from .render import render_cluster, write_tree  # jinja2 and the templates: not on plan's path
+
     cluster = load(inventory, set_)
     written = write_tree(render_cluster(cluster), out_dir)
     hosts = sorted({p.relative_to(out_dir).parts[0] for p in written})

@@ -11,23 +11,19 @@ from __future__ import annotations
 import copy
 import functools
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import BaseModel
-from pyinfra.api import State
-from pyinfra.api.inventory import Inventory
-from pyinfra.context import ctx_state
-
-# pyinfra's CLI package gevent-patches the process when imported: at import time, before any
-# thread (paramiko's) exists, never in the middle of a run.
-from pyinfra.connectors.ssh import SSHConnector
-from pyinfra_cli.inventory import _get_groups_from_filename, make_inventory
 
 from .errors import InventoryError, Problem, UsageError, did_you_mean
+from .inventory_files import FileError, FileInventory, read_files
 from .lanes import lanes_file, read_switched, switch_overrides
 from .model import Cluster
 from .model.locks import IMAGE_LOCK, PROJECT_DIR, load_image_lock
+
+if TYPE_CHECKING:
+    from pyinfra.api.inventory import Inventory
 
 CLUSTER_KEYS = ("services", "timeouts", "monitoring", "distributed", "catalogue", "load", "curves", "image_map",
                 "allow_unpinned", "allow_unverified_models", "force_checks")
@@ -35,8 +31,16 @@ SSH_KEYS = ("hostname", "port", "user", "key", "known_hosts_file", "strict_host_
 DEFAULT_INVENTORY = PROJECT_DIR / "inventory" / "homelab.py"
 # Data deploy.py reads from `--data` (deploy.py's docstring); a key of pyinfra's own starts with `_`.
 RUN_KEYS = ("aistack_set", "aistack_model_lock", "force_runtime")
-# Every data key a host may carry: ours, and the SSH connector's own (read from pyinfra).
-KNOWN_KEYS = frozenset((*CLUSTER_KEYS, *RUN_KEYS, "patch", "cluster_name", "node", *SSHConnector.data_meta))
+# pyinfra 3.10's SSHConnector.data_meta, written out so `plan` need not import pyinfra (a unit
+# test holds it to pyinfra's own list).
+SSH_CONNECTOR_KEYS = (
+    "ssh_hostname", "ssh_port", "ssh_user", "ssh_password", "ssh_key", "ssh_key_password", "ssh_allow_agent",
+    "ssh_look_for_keys", "ssh_forward_agent", "ssh_config_file", "ssh_known_hosts_file",
+    "ssh_strict_host_key_checking", "ssh_paramiko_connect_kwargs", "ssh_connect_retries",
+    "ssh_connect_retry_min_delay", "ssh_connect_retry_max_delay", "ssh_file_transfer_protocol",
+)
+# Every data key a host may carry: ours, and the SSH connector's own.
+KNOWN_KEYS = frozenset((*CLUSTER_KEYS, *RUN_KEYS, "patch", "cluster_name", "node", *SSH_CONNECTOR_KEYS))
 MAX_DEPTH = 32  # nested deeper than any inventory needs: a mistake, refused before it is walked
 NAMED_SECTIONS = ("hosts", "services")  # a site may add catalogue entries, never invent a host
 SECTIONS = tuple(Cluster.model_fields)
@@ -48,35 +52,47 @@ def load_cluster(
     project_dir: Path = PROJECT_DIR,
     switched: list[str] | None = None,
 ) -> Cluster:
-    """Read an inventory file with pyinfra's own loader, then validate it as a cluster."""
+    """Read an inventory file as pyinfra reads it (without importing it), then validate it as a cluster."""
     path = Path(inventory_path)
     if not path.is_file():
         raise UsageError(f"inventory {path} does not exist")
-    return cluster_from_inventory(read_inventory(path, project_dir), overrides, name=path.stem, switched=switched)
+    try:
+        inventory = read_files(path, project_dir)
+    except FileError as exc:
+        raise cannot_load(exc.exception, exc.filename) from None
+    defined_twice(inventory.groups)
+    return cluster_from_inventory(inventory, overrides, name=path.stem, switched=switched)
 
 
 def read_inventory(path: Path, project_dir: Path = PROJECT_DIR) -> Inventory:
     """The pyinfra inventory with its group data, exactly as `pyinfra PATH deploy.py` reads it."""
+    from pyinfra.api import State  # pyinfra and its gevent only where a run needs them
+    from pyinfra.context import ctx_state
+    from pyinfra_cli.inventory import _get_groups_from_filename, make_inventory
+
     try:
         # pyinfra executes inventory and group data files inside a State context.
         with ctx_state.use(State()):
-            defined_twice(path)
+            defined_twice(_get_groups_from_filename(str(path)))  # pyinfra's own group reader
             return make_inventory(str(path), cwd=str(project_dir))
     except InventoryError:
         raise
     except Exception as exc:  # a Python error (or a binary file) inside the inventory or group data
         # pyinfra wraps an error in the file it executes, and names that file.
-        cause, where = getattr(exc, "exception", exc), getattr(exc, "filename", None) or str(path)
-        lines = str(cause).splitlines()
-        raise InventoryError([Problem(None, where, f"cannot load: {type(cause).__name__}: {lines[0][:300] if lines else ''}")]) from None
+        raise cannot_load(getattr(exc, "exception", exc), getattr(exc, "filename", None) or str(path)) from None
 
 
-def defined_twice(path: Path) -> None:
+def cannot_load(cause: BaseException, where: str) -> InventoryError:
+    lines = str(cause).splitlines()
+    return InventoryError([Problem(None, where, f"cannot load: {type(cause).__name__}: {lines[0][:300] if lines else ''}")])
+
+
+def defined_twice(groups: dict[str, Any]) -> None:
     """pyinfra merges a host listed with its own data in two groups, the later group winning:
     one of the two definitions would be silently lost, so it is refused."""
     seen: dict[str, str] = {}
     problems = []
-    for group, hosts in _get_groups_from_filename(str(path)).items():  # pyinfra's own group reader
+    for group, hosts in groups.items():
         for item in hosts[0] if isinstance(hosts, tuple) else hosts:
             if isinstance(item, tuple):
                 if item[0] in seen:
@@ -86,7 +102,7 @@ def defined_twice(path: Path) -> None:
         raise InventoryError(problems)
 
 
-def cluster_from_inventory(inventory: Inventory, overrides: list[str] = (), name: str = "homelab",
+def cluster_from_inventory(inventory: Inventory | FileInventory, overrides: list[str] = (), name: str = "homelab",
                            switched: list[str] | None = None) -> Cluster:
     """Inventory and group data, then the lanes switched to (None: those recorded for this
     cluster; [] the inventory's own flags), then one-off overrides.
@@ -109,11 +125,11 @@ def cluster_from_inventory(inventory: Inventory, overrides: list[str] = (), name
     return Cluster.build(raw, lock)
 
 
-def has_cluster_name(inventory: Inventory) -> bool:
+def has_cluster_name(inventory: Inventory | FileInventory) -> bool:
     return any(host.data.get("cluster_name") for host in inventory)
 
 
-def raw_cluster(inventory: Inventory, name: str) -> dict[str, Any]:
+def raw_cluster(inventory: Inventory | FileInventory, name: str) -> dict[str, Any]:
     """The unvalidated cluster dict: hosts from host data, cluster keys from group data."""
     hosts: dict[str, Any] = {}
     shared: dict[str, tuple[str, Any]] = {}

@@ -10,12 +10,15 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from ..model import Cluster
 from ..model.locks import PROJECT_DIR
 from .stacks import Stack, StackBuilder
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 TEMPLATES = PROJECT_DIR / "templates"
 CONFIG_HASH_LABEL = "org.aistack.config-sha256"
@@ -34,6 +37,9 @@ class HostRender:
 
 
 def environment() -> Environment:
+    # Imported here: `plan` reads engine_args from this package and never renders a template.
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
     env = Environment(
         loader=FileSystemLoader(str(TEMPLATES)),
         undefined=StrictUndefined,
