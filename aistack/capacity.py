@@ -136,15 +136,15 @@ class Plan:
 # ---- lanes --------------------------------------------------------------------------------
 
 
-def request_tokens(service: LlamaCpp | SGLang | VLLM, spec: ModelSpec) -> int:
+def request_tokens(service: LlamaCpp | SGLang | VLLM, spec: ModelSpec, build: int | None = None) -> int:
+    """Image tokens (the largest image at the engine's build) + prompt + output of the lane's workload."""
     w = service.workload
-    per_image = spec.vision.tokens_per_image if spec.vision else 0
-    return w.images * per_image + w.prompt_tokens + w.output_tokens
+    return w.images * spec.image_tokens(build)[0] + w.prompt_tokens + w.output_tokens
 
 
-def llamacpp_lane(name: str, lane: LlamaCpp, spec: ModelSpec) -> LaneCapacity:
+def llamacpp_lane(name: str, lane: LlamaCpp, spec: ModelSpec, build: int | None = None) -> LaneCapacity:
     """Split KV (explicit -np): each slot owns ctx / np. Unified KV: one pool, any request up to ctx."""
-    need = request_tokens(lane, spec)
+    need = request_tokens(lane, spec, build)
     slot_ctx = lane.ctx if lane.kv_unified else lane.ctx // lane.parallel
     concurrent = lane.ctx // need if lane.kv_unified else (lane.parallel if slot_ctx >= need else 0)
     return LaneCapacity(
@@ -379,7 +379,7 @@ def lane_capacity(cluster: Cluster) -> dict[str, LaneCapacity]:
         if spec is None or spec.arch is None:
             continue
         if isinstance(service, LlamaCpp) and service.generates:
-            found[name] = llamacpp_lane(name, service, spec)
+            found[name] = llamacpp_lane(name, service, spec, cluster.llamacpp_build(name))
         elif isinstance(service, (SGLang, VLLM)):
             found[name] = engine_lane(name, service, lane_cards(cluster, name), spec)
     return found

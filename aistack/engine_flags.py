@@ -259,13 +259,15 @@ _VLLM_MEMBERS = (
     "vllm/entrypoints/common/cli_args.py",
     "vllm/entrypoints/cli/serve.py",
 )
-_LLAMACPP_MEMBERS = ("common/arg.cpp", "common/arg.h", "common/common.h")
+# clip.cpp: the projector's image-token limits per model (the catalogue's image_tokens).
+_LLAMACPP_MEMBERS = ("common/arg.cpp", "common/arg.h", "common/common.h", "tools/mtmd/clip.cpp")
 
 
 def _ensure_source(engine: str, version: str, root: Path) -> Path:
     dest = root / f"{engine}-{version.replace('==', '-').replace('/', '_')}"
     marker = dest / "SOURCE.json"
-    if marker.is_file():
+    # A cache from before a member was added is fetched again, not read with a file missing.
+    if marker.is_file() and (engine != "llamacpp" or all((dest / m).is_file() for m in _LLAMACPP_MEMBERS)):
         return dest
     if engine == "sglang":
         _fetch("sglang", version, _SGLANG_MEMBERS, "", dest)

@@ -9,7 +9,7 @@ from .capacity import HEADROOM_WARN, MIB, Plan, kv_bytes_per_token, plan, weight
 from .ceilings import SERVED, PathCeiling, ceilings
 from .model import VLLM, Cluster, Gateway, LlamaCpp, RayLane, SGLang, WebUI, Workload
 from .model.cluster import SIDECAR_IMAGES
-from .render.engine_args import FLAG_SINCE, llamacpp_args, llamacpp_build
+from .render.engine_args import FLAG_SINCE, llamacpp_args
 
 FULL_PRECISION = ("f32", "f16", "bf16")
 # Interconnect between the nodes of a distributed lane (004): tensor parallel across 10 Gbps is
@@ -155,7 +155,7 @@ def lane_findings(cluster: Cluster, p: Plan) -> list[Finding]:
     for name, lane in p.lanes.items():
         service = cluster.services[name]
         host = service.host
-        need = f"{lane.request_tokens:,} tokens a request needs ({_shape(cluster, service)})"
+        need = f"{lane.request_tokens:,} tokens a request needs ({_shape(cluster, name)})"
         if lane.fits_request is False:
             what = "shared KV pool" if lane.unified_kv else f"per-slot context {lane.slot_context:,} (ctx {service.ctx:,} / {lane.slots} slots)"
             found.append(Finding(Level.BLOCK, "slot-context", host, name, f"{what} < {need}"))
@@ -173,12 +173,14 @@ def lane_findings(cluster: Cluster, p: Plan) -> list[Finding]:
     return found
 
 
-def _shape(cluster: Cluster, service) -> str:
+def _shape(cluster: Cluster, name: str) -> str:
+    service = cluster.services[name]
     w = service.workload
     spec = cluster.models[service.model]
     parts = []
     if w.images and spec.vision:
-        parts.append(f"{w.images} image x {spec.vision.tokens_per_image:,}")
+        build = cluster.llamacpp_build(name) if isinstance(service, LlamaCpp) else None
+        parts.append(f"{w.images} image x {spec.image_tokens(build)[0]:,}")
     parts += [f"prompt {w.prompt_tokens:,}", f"output {w.output_tokens:,}"]
     return " + ".join(parts)
 
@@ -220,7 +222,7 @@ def llamacpp_findings(cluster: Cluster) -> list[Finding]:
 def _engine_build(cluster: Cluster, name: str, lane: LlamaCpp) -> list[Finding]:
     """The lane's image must carry a llama.cpp that loads its model and accepts every flag it renders."""
     key = cluster.image_key(name)
-    build = llamacpp_build(cluster.locked_image(key).engine)
+    build = cluster.llamacpp_build(name)
     if build is None:
         return [Finding(Level.BLOCK, "engine-build", lane.host, name,
                         f"image {key} records no llama.cpp build (locks/images.yaml engine): its flags and models cannot be checked")]

@@ -87,12 +87,32 @@ def total_bytes(files: FileSet) -> int | None:
     return None if any(s is None for s in sizes) else sum(sizes)
 
 
+class ImageTokens(StrictModel):
+    """What one image costs in llama.cpp's projector at a build, read from that build's clip.cpp."""
+
+    build: int = Field(gt=0)
+    min: int = Field(gt=0)
+    max: int = Field(gt=0)
+    source: str
+
+
 class LlamaCppSupport(StrictModel):
     """The GGUF architecture and the first llama.cpp build that loads it, with where that was read."""
 
     arch: str
     since_build: int = Field(gt=0)
     source: str
+    image_tokens: list[ImageTokens] = []  # by build read; the limits move between builds
+
+    def tokens_per_image(self, build: int) -> ImageTokens | None:
+        """The largest image at this build: between two builds read, the larger of the two."""
+        read = sorted(self.image_tokens, key=lambda t: t.build)
+        if not read:
+            return None
+        below = [t for t in read if t.build <= build]
+        above = [t for t in read if t.build >= build]
+        near = [x for x in (below[-1] if below else None, above[0] if above else None) if x is not None]
+        return max(near, key=lambda t: t.max)
 
 
 class ModelSpec(StrictModel):
@@ -106,6 +126,15 @@ class ModelSpec(StrictModel):
     todo: str | None = None
     note: str | None = None
     extra: dict[str, Any] = {}  # facts the planner does not read (yet), kept with their source
+
+    def image_tokens(self, build: int | None) -> tuple[int, str]:
+        """Tokens one image takes at the lane's llama.cpp build (its largest), and where that was read."""
+        if self.vision is None:
+            return 0, ""
+        limits = self.llamacpp.tokens_per_image(build) if self.llamacpp and build is not None else None
+        if limits is None:
+            return self.vision.tokens_per_image, "the model's default image budget (catalogue)"
+        return limits.max, f"llama.cpp b{limits.build}: {limits.min}-{limits.max} per image ({limits.source})"
 
     @model_validator(mode="after")
     def _shape(self) -> ModelSpec:

@@ -298,6 +298,10 @@ class Cluster(StrictModel):
         key = service.image or self.default_image(service.kind, self.hosts[service.host])
         return self.image_map.get(key, key)
 
+    def llamacpp_build(self, name: str) -> int | None:
+        """The llama.cpp build inside a service's locked image (None: the lock does not record one)."""
+        return self.locked_image(self.image_key(name)).llamacpp_build
+
     def sidecar_image(self, key: str) -> str:
         return self.image_map.get(key, key)
 

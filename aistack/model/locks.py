@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -11,6 +13,12 @@ from .base import StrictModel, load_yaml
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 IMAGE_LOCK = PROJECT_DIR / "locks" / "images.yaml"
+
+
+def llamacpp_build(engine: str | None) -> int | None:
+    """'b6869' -> 6869; None when the image does not record a llama.cpp build."""
+    match = re.fullmatch(r"b(\d+)", engine or "")
+    return int(match.group(1)) if match else None
 
 
 class LockedImage(StrictModel):
@@ -36,6 +44,10 @@ class LockedImage(StrictModel):
     model_files: list[str] = []
     model_files_optional: list[str] = []  # opened when the repo has them
     source: list[str] = []  # where each fact above was read: repo@tag path, or why it is unconfirmed
+
+    @property
+    def llamacpp_build(self) -> int | None:
+        return llamacpp_build(self.engine)
 
     @property
     def pinned_ref(self) -> str:

@@ -7,8 +7,6 @@ version's own argument parser.
 
 from __future__ import annotations
 
-import re
-
 from ..model import VLLM, LlamaCpp, SGLang
 
 # llama.cpp: `--flash-attn on|off|auto` from this build; before it a bare switch (FACTS.md).
@@ -22,12 +20,6 @@ FLAG_SINCE: dict[str, tuple[int, str]] = {
     "--rerank": (3850, "PR #9510 (merged 2024-09-28): upper estimate"),
     "--jinja": (4500, "PR #11016 (merged January 2025): upper estimate"),
 }
-
-
-def llamacpp_build(engine: str | None) -> int | None:
-    """'b6869' -> 6869; None when the image does not record its build."""
-    match = re.fullmatch(r"b(\d+)", engine or "")
-    return int(match.group(1)) if match else None
 
 
 def llamacpp_args(lane: LlamaCpp, *, model: str, mmproj: str | None, bind: str, build: int | None, alias: str) -> list[str]:

@@ -39,7 +39,7 @@ from .containers import (
     stack_dir,
 )
 from .distributed import ray_node, vllm_on_ray
-from .engine_args import llamacpp_args, llamacpp_build, sglang_args, vllm_args
+from .engine_args import llamacpp_args, sglang_args, vllm_args
 
 LITELLM_METRICS_DIR = "/tmp/litellm-metrics"
 
@@ -119,7 +119,7 @@ class StackBuilder:
 
     def llamacpp(self, name: str, lane: LlamaCpp, host: Host, stack: Stack) -> None:
         image, entrypoint = self.image(name)
-        build = llamacpp_build(self.cluster.locked_image(self.cluster.image_key(name)).engine)
+        build = self.cluster.llamacpp_build(name)
         bind = self.bind(name)
         args = llamacpp_args(
             lane,

@@ -16,7 +16,7 @@ from aistack.engine_flags import (
 from aistack.inventory import load_cluster
 from aistack.model import VLLM, LlamaCpp, SGLang
 from aistack.render import render_cluster
-from aistack.render.engine_args import llamacpp_build
+from aistack.model.locks import llamacpp_build
 from tests.conftest import HOMELAB
 from tests.render.test_distributed_render import DISTRIBUTED
 
