@@ -56,7 +56,7 @@ def plan(
     set_: SetOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
-    """Validate the inventory; show what fits and how many users each request type serves: exit 0 pass, 10 warn, 20 block."""
+    """Check the inventory, what fits and the users each request type serves: exit 0 pass, 10 warn, 20 block."""
     cluster = load(inventory, set_)
     result = preflight(cluster)
     if as_json:
