@@ -93,7 +93,7 @@ def group_data(folder: Path) -> dict[str, dict[str, Any]]:
         if not path.name.endswith(".py"):
             continue
         attrs = exec_file(path)
-        keys = attrs["__all__"] if "__all__" in attrs else [k for k in attrs if k not in imported_names(path)]
+        keys = attrs["__all__"] if "__all__" in attrs else set(attrs) - imported_names(path)
         found[path.stem] = {k: v for k, v in attrs.items() if k in keys and not k.startswith("__")}
     return found
 
