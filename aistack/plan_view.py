@@ -13,6 +13,7 @@ from rich.text import Text
 
 from .ceilings import PathCeiling
 from .model import Cluster
+from .model.calibration import llamacpp_table
 from .preflight import Level, Preflight
 
 STYLE = {Level.PASS: "green", Level.WARN: "yellow", Level.BLOCK: "bold red"}
@@ -80,7 +81,14 @@ def _shared_prefix(paths: list[list[str]]) -> list[str]:
 
 
 def _budgets(result: Preflight) -> Table:
-    table = Table(title="Memory per accelerator (MiB)", title_justify="left")
+    carried = [f"{b.host} {b.accelerator}" for b in result.plan.budgets
+               if any(i.source.startswith("carried over") for i in b.items)]
+    caption = None
+    if any(i.source for b in result.plan.budgets for i in b.items):
+        caption = Text(f"llama.cpp items: {llamacpp_table().source}"
+                       + (f"; CUDA context carried over to {', '.join(carried)}" if carried else "")
+                       + "; --json gives each item's source")
+    table = Table(title="Memory per accelerator (MiB)", title_justify="left", caption=caption, caption_justify="left")
     for col in ("host", "acc", "total", "used", "free", "largest item"):
         table.add_column(col, justify="right" if col in ("total", "used", "free") else "left", no_wrap=col == "host")
     for b in result.plan.budgets:

@@ -7,7 +7,7 @@ from aistack.inventory import load_cluster
 from aistack.model.calibration import llamacpp_table
 from aistack.model.catalogue import builtin
 from aistack.model.hosts import Accelerator
-from tests.conftest import HOMELAB
+from tests.conftest import HOMELAB, aistack
 
 TABLE = llamacpp_table()
 H100 = Accelerator(model=TABLE.gpu, memory_mib=81559, compute_capability="9.0")
@@ -86,3 +86,10 @@ def test_the_plan_says_which_edge_items_are_carried_over_from_the_measured_gpu()
     assert context.mib < TABLE.context_mib
     assert TABLE.source in items["compute buffers"].source
     assert "b11312" in items["weights on the GPU"].source
+
+
+def test_the_printed_plan_names_the_measured_gpu_and_where_its_context_is_carried():
+    run = aistack("plan", "--inventory", str(HOMELAB))
+    text = " ".join(run.stdout.split())
+    assert f"llama.cpp items: llama.cpp b11312 on {TABLE.gpu}" in text
+    assert "CUDA context carried over to edge gpu0, orin unified, nx unified" in text
