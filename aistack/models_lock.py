@@ -91,7 +91,7 @@ def needed_files(cluster: Cluster, service: str) -> list[tuple[str, ModelFile]]:
     if isinstance(svc, RayNode):  # every node loads its ranks' shard of the lane's model
         svc = cluster.services[svc.lane]
     model = getattr(svc, "model", None)
-    if model is None:
+    if model is None or cluster.locked_image(cluster.image_key(service)).model_layout == "in-image":
         return []
     spec = cluster.models[model]
     if isinstance(svc, LanePlacement):

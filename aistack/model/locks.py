@@ -38,7 +38,8 @@ class LockedImage(StrictModel):
     user: str | None = None  # whom the server runs as
     # How the server finds a checkpoint: a folder per repo (its path passed on the command line),
     # or the Hugging Face cache it resolves a repo id in (models--ORG--NAME/snapshots/REV/, refs/main).
-    model_layout: Literal["dir", "hf-cache"] = "dir"
+    # "in-image": the image carries its model (built in at its build), so deploy fetches nothing for it.
+    model_layout: Literal["dir", "hf-cache", "in-image"] = "dir"
     # Files the server opens from a checkpoint besides the catalogue's weights (globs, matched
     # against the repo at the weights' revision): each required one must match a locked file.
     model_files: list[str] = []

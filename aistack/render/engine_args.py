@@ -75,8 +75,10 @@ def sglang_args(lane: SGLang, *, model: str, bind: str, alias: str) -> list[str]
 
 
 def vllm_args(lane: VLLM, *, model: str, bind: str, alias: str, max_num_seqs: int) -> list[str]:
+    # --model, not the positional: the image's ENTRYPOINT is `python3 -m vllm.entrypoints.openai.api_server`,
+    # whose __main__ parses a positional model_tag but never uses it (only `vllm serve` does; 0.11.0).
     args = [
-        model,
+        "--model", model,
         "--served-model-name", alias,
         "--tensor-parallel-size", str(lane.tp_size or len(lane.gpus)),
         *(["--pipeline-parallel-size", str(lane.pp_size)] if lane.pp_size > 1 else []),

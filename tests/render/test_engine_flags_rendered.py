@@ -78,5 +78,6 @@ def test_vllm_args_are_rendered_for_a_vllm_lane():
 
     lane = VLLM(kind="vllm", host="main", model="qwen2.5-7b-instruct-awq", quant="AWQ", gpus=[0])
     args = vllm_args(lane, model="/models/x", bind="127.0.0.1", alias="chat", max_num_seqs=64)
-    assert args[:1] == ["/models/x"] and "--enable-prefix-caching" in args
+    # The image's entrypoint is vLLM's api_server, which ignores a positional model (0.11.0): --model.
+    assert args[:2] == ["--model", "/models/x"] and "--enable-prefix-caching" in args
     assert args[args.index("--gpu-memory-utilization") + 1] == "0.90"

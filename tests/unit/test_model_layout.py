@@ -10,9 +10,9 @@ import hashlib
 
 import pytest
 
-from aistack.inventory import read_inventory
+from aistack.inventory import load_cluster, read_inventory
 from aistack.model.catalogue import builtin
-from aistack.models_lock import LockedFile, ModelLock
+from aistack.models_lock import LockedFile, ModelLock, needed_files
 from aistack.rollout import RolloutRefused, prepare
 from tests.conftest import HOMELAB, HOMELAB_ALLOW_ALL
 
@@ -73,3 +73,11 @@ def test_sglang_reads_config_and_tokenizer_from_the_folder_beside_its_shards():
     assert dests == sorted(f"/srv/models/{repo}/{f}" for f in [s.file for s in shards] + [
         "config.json", "tokenizer_config.json", "tokenizer.json", "chat_template.jinja"])
     assert main.model_refs == {}
+
+
+def test_a_model_baked_into_its_image_is_neither_locked_nor_fetched():
+    # Kokoro-FastAPI downloads kokoro-v1_0.pth at image build; the container never mounts /srv/models.
+    cluster = load_cluster(HOMELAB)
+    assert cluster.locked_image(cluster.image_key("kokoro")).model_layout == "in-image"
+    assert needed_files(cluster, "kokoro") == []
+    assert needed_files(cluster, "whisper")  # a server that reads the models folder still gets its files
