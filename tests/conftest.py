@@ -19,7 +19,7 @@ HOMELAB_ALLOW_ALL = [
     'allow_unpinned=["sglang","llamacpp-cuda","llamacpp-jetson-r36-site","llamacpp-jetson-r35-site","speaches-cuda",'
     '"kokoro-gpu","nanoowl-r36","qdrant","litellm","nginx","openwebui","postgres","redis","prometheus","grafana",'
     '"node-exporter","dcgm-exporter","jetson-exporter-r36","jetson-exporter-r35"]',
-    'allow_unverified_models=["gpt-oss-20b","gemma-4-e2b-it","faster-whisper-base","kokoro-82m",'
+    'allow_unverified_models=["gpt-oss-20b","gemma-4-e2b-it","faster-whisper-base",'
     '"owlvit-base-patch32","bge-base-en-v1.5","bge-reranker-v2-m3"]',
 ]
 
