@@ -81,30 +81,19 @@ class LlamaCppTable:
         return next((p.on_device("text", "model") for p in self.points if (p.model, p.file_key) == (model, file_key)), None)
 
     def compute(self, model: str, *, flash_attn: bool, quantised_kv: bool, unified: bool, ubatch: int, ctx: int) -> Compute | None:
-        """Compute buffers: linear in the KV cells between the measured points of the same kind."""
+        """Compute buffers from the measured points of the same kind (attention, KV type, layout, ubatch)."""
         same_model = [p for p in self.points if p.model == model]
         if not same_model:
             return None
         wanted = (flash_attn, quantised_kv, unified, ubatch)
-        kind = [p for p in same_model if (p.flash_attn, p.quantised_kv, p.unified, p.ubatch) == wanted]
-        if not kind:
-            # Nearest kind: the same attention and batch shape first, the KV type last.
-            nearest = min(same_model, key=lambda p: (p.flash_attn != flash_attn, p.ubatch != ubatch,
-                                                     p.unified != unified, p.quantised_kv != quantised_kv, abs(p.ctx - ctx)))
-            return Compute(nearest.on_device("text", "compute"), nearest.on_host("text", "compute"), f"nearest measured point {nearest.name}")
-        kind.sort(key=lambda p: p.ctx)
-        exact = next((p for p in kind if p.ctx == ctx), None)
-        if exact or len(kind) == 1:
-            point = exact or kind[0]
-            return Compute(point.on_device("text", "compute"), point.on_host("text", "compute"), f"measured at {point.name}")
-        low, high = _bracket(kind, ctx)
-        share = (ctx - low.ctx) / (high.ctx - low.ctx)
-        if ctx < low.ctx:
-            share = 0.0  # below the smallest point the buffers do not shrink further
-        device = low.on_device("text", "compute") + share * (high.on_device("text", "compute") - low.on_device("text", "compute"))
-        host = low.on_host("text", "compute") + share * (high.on_host("text", "compute") - low.on_host("text", "compute"))
-        how = "extended past" if ctx > high.ctx else "interpolated between"
-        return Compute(device, host, f"{how} {low.name} and {high.name}")
+        kind = sorted((p for p in same_model if (p.flash_attn, p.quantised_kv, p.unified, p.ubatch) == wanted),
+                      key=lambda p: p.ctx)
+        if kind:
+            return _along(kind, ctx)
+        # No point of that kind: the nearest, same attention and batch shape first, the KV type last.
+        nearest = min(same_model, key=lambda p: (p.flash_attn != flash_attn, p.ubatch != ubatch,
+                                                 p.unified != unified, p.quantised_kv != quantised_kv, abs(p.ctx - ctx)))
+        return _at(nearest, f"nearest measured point {nearest.name}")
 
     def vision_compute(self, model: str, flash_attn: bool) -> float | None:
         """The projector's compute buffers (one image at its largest size) on the device."""
@@ -126,12 +115,23 @@ class LlamaCppTable:
             f"{spec.sms} SMs x {threads} threads")
 
 
-def _bracket(points: list[Point], ctx: int) -> tuple[Point, Point]:
-    """The two points around ctx; past either end, the last segment extended."""
-    for low, high in zip(points, points[1:]):
-        if ctx <= high.ctx:
-            return low, high
-    return points[-2], points[-1]
+def _at(point: Point, how: str) -> Compute:
+    return Compute(point.on_device("text", "compute"), point.on_host("text", "compute"), how)
+
+
+def _along(points: list[Point], ctx: int) -> Compute:
+    """Linear in the KV cells between the two points around ctx: held below the first, extended past the last."""
+    exact = next((p for p in points if p.ctx == ctx), None)
+    if exact is not None:
+        return _at(exact, f"measured at {exact.name}")
+    if len(points) == 1 or ctx < points[0].ctx:
+        return _at(points[0], f"held at {points[0].name}")
+    low, high = next(((lo, hi) for lo, hi in zip(points, points[1:]) if ctx <= hi.ctx), (points[-2], points[-1]))
+    share = (ctx - low.ctx) / (high.ctx - low.ctx)
+    a, b = _at(low, ""), _at(high, "")
+    how = "extended past" if ctx > high.ctx else "interpolated between"
+    return Compute(a.device_mib + share * (b.device_mib - a.device_mib), a.host_mib + share * (b.host_mib - a.host_mib),
+                   f"{how} {low.name} and {high.name}")
 
 
 def _flag(flags: list[str], *names: str, default: str | None = None) -> str | None:
