@@ -93,3 +93,11 @@ def test_the_printed_plan_names_the_measured_gpu_and_where_its_context_is_carrie
     text = " ".join(run.stdout.split())
     assert f"llama.cpp items: llama.cpp b11312 on {TABLE.gpu}" in text
     assert "CUDA context carried over to edge gpu0, orin unified, nx unified" in text
+
+
+def test_compute_buffers_between_two_measured_points_lie_between_them_and_name_both():
+    points = {p.name: p for p in TABLE.points}
+    low, high = points["edge-32kx4-q4"], points["orin-64kx8-q4"]
+    between = TABLE.compute("gemma-4-e2b-it", flash_attn=True, quantised_kv=True, unified=False, ubatch=512, ctx=49152)
+    assert low.on_device("text", "compute") < between.device_mib < high.on_device("text", "compute")
+    assert between.how == "interpolated between edge-32kx4-q4 and orin-64kx8-q4"
