@@ -100,4 +100,5 @@ def test_compute_buffers_between_two_measured_points_lie_between_them_and_name_b
     low, high = points["edge-32kx4-q4"], points["orin-64kx8-q4"]
     between = TABLE.compute("gemma-4-e2b-it", flash_attn=True, quantised_kv=True, unified=False, ubatch=512, ctx=49152)
     assert low.on_device("text", "compute") < between.device_mib < high.on_device("text", "compute")
-    assert between.how == "interpolated between edge-32kx4-q4 and orin-64kx8-q4"
+    # q4_0 and q8_0 at 32,768 are one kind (quantised KV): either may be the lower point.
+    assert between.how.startswith("interpolated between edge-32kx4-q") and between.how.endswith("and orin-64kx8-q4")
