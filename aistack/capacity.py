@@ -139,7 +139,7 @@ class Plan:
 def request_tokens(service: LlamaCpp | SGLang | VLLM, spec: ModelSpec, build: int | None = None) -> int:
     """Image tokens (the largest image at the engine's build) + prompt + output of the lane's workload."""
     w = service.workload
-    return w.images * spec.image_tokens(build)[0] + w.prompt_tokens + w.output_tokens
+    return w.images * spec.image_tokens(build) + w.prompt_tokens + w.output_tokens
 
 
 def llamacpp_lane(name: str, lane: LlamaCpp, spec: ModelSpec, build: int | None = None) -> LaneCapacity:

@@ -180,7 +180,7 @@ def _shape(cluster: Cluster, name: str) -> str:
     parts = []
     if w.images and spec.vision:
         build = cluster.llamacpp_build(name) if isinstance(service, LlamaCpp) else None
-        parts.append(f"{w.images} image x {spec.image_tokens(build)[0]:,}")
+        parts.append(f"{w.images} image x {spec.image_tokens(build):,}")
     parts += [f"prompt {w.prompt_tokens:,}", f"output {w.output_tokens:,}"]
     return " + ".join(parts)
 

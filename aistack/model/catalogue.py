@@ -127,14 +127,13 @@ class ModelSpec(StrictModel):
     note: str | None = None
     extra: dict[str, Any] = {}  # facts the planner does not read (yet), kept with their source
 
-    def image_tokens(self, build: int | None) -> tuple[int, str]:
-        """Tokens one image takes at the lane's llama.cpp build (its largest), and where that was read."""
+    def image_tokens(self, build: int | None) -> int:
+        """Tokens one image takes at the lane's llama.cpp build (its largest; catalogue.yaml says where
+        each limit was read), else the model's own default image budget."""
         if self.vision is None:
-            return 0, ""
+            return 0
         limits = self.llamacpp.tokens_per_image(build) if self.llamacpp and build is not None else None
-        if limits is None:
-            return self.vision.tokens_per_image, "the model's default image budget (catalogue)"
-        return limits.max, f"llama.cpp b{limits.build}: {limits.min}-{limits.max} per image ({limits.source})"
+        return self.vision.tokens_per_image if limits is None else limits.max
 
     @model_validator(mode="after")
     def _shape(self) -> ModelSpec:

@@ -44,4 +44,4 @@ def test_a_lane_sizes_an_image_at_its_own_builds_largest():
 def test_between_two_builds_read_the_larger_limit_holds():
     between = GEMMA.llamacpp.tokens_per_image(10000)
     assert (between.build, between.max) == (11063, 1120)
-    assert GEMMA.image_tokens(None)[0] == GEMMA.vision.tokens_per_image  # no build: the model's budget
+    assert GEMMA.image_tokens(None) == GEMMA.vision.tokens_per_image  # no build: the model's budget
