@@ -267,9 +267,7 @@ _LLAMACPP_MEMBERS = ("common/arg.cpp", "common/arg.h", "common/common.h", "tools
 
 def _ensure_source(engine: str, version: str, root: Path) -> Path:
     dest = root / f"{engine}-{version.replace('==', '-').replace('/', '_')}"
-    marker = dest / "SOURCE.json"
-    # A cache from before a member was added is fetched again, not read with a file missing.
-    if marker.is_file() and (engine != "llamacpp" or all((dest / m).is_file() for m in _LLAMACPP_MEMBERS)):
+    if _cached(dest, {"sglang": _SGLANG_MEMBERS, "vllm": _VLLM_MEMBERS, "llamacpp": _LLAMACPP_MEMBERS}.get(engine, ())):
         return dest
     if engine == "sglang":
         _fetch("sglang", version, _SGLANG_MEMBERS, "", dest)
@@ -304,7 +302,7 @@ def metrics_source(engine: Engine, version: str, cache_dir: Path | None = None) 
     """The text of the files where the pinned engine names its /metrics (fetched once, cached)."""
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     dest = root / f"{engine}-{version}-metrics"
-    if not (dest / "SOURCE.json").is_file():
+    if not _cached(dest, _METRICS_MEMBERS[engine]):
         _fetch(engine, version, _METRICS_MEMBERS[engine], "", dest)
     return "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in sorted(dest.rglob("*.py")))
 
@@ -404,7 +402,7 @@ def _fetch(project: str, version: str, patterns: Iterable[str], inner: str, dest
     meta = {
         "project": project, "version": version, "filename": info["filename"], "url": info["url"],
         "sha256": h.hexdigest(), "bytes": size, "download_seconds": seconds,
-        "members": sorted(members), **(extra or {}),
+        "patterns": list(patterns), "members": sorted(members), **(extra or {}),
     }
     (staging / "SOURCE.json").write_text(json.dumps(meta, indent=1))
     if dest.exists():  # a half-written earlier attempt (no SOURCE.json)
@@ -412,6 +410,12 @@ def _fetch(project: str, version: str, patterns: Iterable[str], inner: str, dest
 
         shutil.rmtree(dest)
     staging.rename(dest)
+
+
+def _cached(dest: Path, patterns: Iterable[str]) -> bool:
+    """A complete fetch of exactly these patterns: a cache made before a pattern was added is fetched again."""
+    marker = dest / "SOURCE.json"
+    return marker.is_file() and json.loads(marker.read_text()).get("patterns") == list(patterns)
 
 
 def _mkdir(p: Path) -> Path:
