@@ -169,18 +169,26 @@ CHAT_TEMPLATE_GEMMA = (
 )
 
 
+def _header(path: Path, arch: str, name: str, *, ctx: int, n_embd: int, n_layer: int, n_ff: int | list[int],
+            n_head: int) -> "gguf.GGUFWriter":
+    """An F16 writer with the keys every text model here starts with, in the order they were written."""
+    w = gguf.GGUFWriter(str(path), arch)
+    w.add_name(f"aistack-calib {name} (random weights)")
+    w.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
+    w.add_context_length(ctx)
+    w.add_embedding_length(n_embd)
+    w.add_block_count(n_layer)
+    w.add_feed_forward_length(n_ff)
+    w.add_head_count(n_head)
+    return w
+
+
 def write_gemma4_e2b(path: Path) -> None:
     """Gemma 4 E2B text model, F16 (quantise on the GPU host: see quantize_args)."""
     hp = GEMMA4_E2B
     plan = gemma4_e2b_plan(hp)
-    w = gguf.GGUFWriter(str(path), plan.arch)
-    w.add_name("aistack-calib gemma-4-E2B-it (random weights)")
-    w.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
-    w.add_context_length(hp.ctx)
-    w.add_embedding_length(hp.n_embd)
-    w.add_block_count(hp.n_layer)
-    w.add_feed_forward_length([hp.n_ff_layer(i) for i in range(hp.n_layer)])
-    w.add_head_count(hp.n_head)
+    w = _header(path, plan.arch, "gemma-4-E2B-it", ctx=hp.ctx, n_embd=hp.n_embd, n_layer=hp.n_layer,
+                n_ff=[hp.n_ff_layer(i) for i in range(hp.n_layer)], n_head=hp.n_head)
     w.add_head_count_kv(hp.n_head_kv)
     w.add_layer_norm_rms_eps(hp.rms_eps)
     w.add_key_length(hp.head_dim_full)
@@ -459,14 +467,7 @@ def _bert_vocab(n_vocab: int) -> tuple[list[str], list[int]]:
 
 def _write_bert(path: Path, hp: BertHP) -> None:
     plan = bert_plan(hp)
-    w = gguf.GGUFWriter(str(path), "bert")
-    w.add_name(f"aistack-calib {hp.name} (random weights)")
-    w.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
-    w.add_context_length(hp.n_pos)
-    w.add_embedding_length(hp.n_embd)
-    w.add_block_count(hp.n_layer)
-    w.add_feed_forward_length(hp.n_ff)
-    w.add_head_count(hp.n_head)
+    w = _header(path, "bert", hp.name, ctx=hp.n_pos, n_embd=hp.n_embd, n_layer=hp.n_layer, n_ff=hp.n_ff, n_head=hp.n_head)
     w.add_layer_norm_eps(hp.eps)
     w.add_causal_attention(False)
     w.add_pooling_type(gguf.PoolingType.RANK if hp.rank_head else gguf.PoolingType.CLS)
