@@ -243,7 +243,7 @@ def service_items(name: str, service: GpuService, spec: ModelSpec | None, host: 
         unknown += missing
     elif isinstance(service, (SGLang, VLLM)):
         fraction = engine_fraction(service)
-        reserved = fraction * host.accelerators[service.gpus[0]].memory_mib
+        reserved = fraction * acc.memory_mib
         items.append(Item(name, f"engine reservation ({fraction:.0%} of the card: weights/{per_gpu} + KV pool)", reserved))
         items.append(Item(name, "runtime (CUDA context, graphs)", service.runtime_mib))
     elif isinstance(service, Asr):
@@ -259,7 +259,7 @@ def service_items(name: str, service: GpuService, spec: ModelSpec | None, host: 
         items.append(Item(name, "work buffers", service.runtime_mib))
     elif isinstance(service, RayNode) and service.engine_share:
         # A worker's cards hold vLLM ranks; the head's are counted on the vLLM service itself.
-        share = service.engine_share * host.accelerators[service.gpus[0]].memory_mib
+        share = service.engine_share * acc.memory_mib
         items.append(Item(name, f"vLLM ranks of {service.lane} ({service.engine_share:.0%} of the card)", share))
     elif isinstance(service, Detector):
         items.append(Item(name, "TensorRT engine", service.engine_mib))
