@@ -19,7 +19,7 @@ from .model import (
     SGLang,
     Tts,
 )
-from .model.calibration import LLAMACPP_UBATCH, llamacpp_table
+from .model.calibration import FULL_PRECISION, LLAMACPP_UBATCH, llamacpp_table
 from .model.catalogue import Arch, ModelSpec, total_bytes
 from .model.hosts import Accelerator
 
@@ -311,7 +311,7 @@ def llamacpp_memory(name: str, model: str, spec: ModelSpec, *, quant: str, mmpro
     if spec.arch is not None:  # encoders (embedding, rerank) keep no KV cache
         kv = kv_cache_bytes(spec.arch, ctx, cache_type_k, cache_type_v, parallel, unified=unified_kv, ubatch=ubatch, flash_attn=flash_attn)
         items.append(Item(name, f"KV {cache_type_k}/{cache_type_v} x {ctx:,} tokens", kv / MIB))
-    compute = table.compute(model, flash_attn=flash_attn, quantised_kv=cache_type_k not in ("f16", "bf16", "f32"),
+    compute = table.compute(model, flash_attn=flash_attn, quantised_kv=cache_type_k not in FULL_PRECISION,
                             unified=unified_kv, ubatch=ubatch, ctx=ctx)
     if compute is None:
         unknown.append(f"{name}: compute buffers of {model} not measured (python -m aistack.calibrate)")

@@ -8,10 +8,10 @@ from enum import IntEnum
 from .capacity import HEADROOM_WARN, MIB, Plan, kv_bytes_per_token, plan, weights_mib
 from .ceilings import SERVED, PathCeiling, ceilings
 from .model import VLLM, Cluster, Gateway, LlamaCpp, RayLane, SGLang, WebUI, Workload
+from .model.calibration import FULL_PRECISION
 from .model.cluster import SIDECAR_IMAGES
 from .render.engine_args import FLAG_SINCE, llamacpp_args
 
-FULL_PRECISION = ("f32", "f16", "bf16")
 # Interconnect between the nodes of a distributed lane (004): tensor parallel across 10 Gbps is
 # worse than one card and 100 Gbps is the minimum credible; 1 Gbps: "don't, just don't".
 TP_ACROSS_NODES_MIN_GBPS = 100

@@ -17,7 +17,7 @@ from .catalogue import builtin_gpus
 from .hosts import Accelerator
 
 TABLE = Path(__file__).resolve().parent.parent / "calibration" / "llamacpp-b11312-h100.json"
-FULL_PRECISION = ("f16", "bf16", "f32")
+FULL_PRECISION = ("f32", "f16", "bf16")  # KV types kept unquantised
 LLAMACPP_UBATCH = 512  # llama-server's default -ub
 # Maximum resident threads per SM by compute capability (CUDA C++ Programming Guide, "Technical
 # Specifications per Compute Capability").
