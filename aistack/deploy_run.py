@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import NoReturn
+from weakref import WeakKeyDictionary
 
 import gevent
-from pyinfra import host, logger, state
+from pyinfra import host, logger
 from pyinfra.api.state import BaseStateCallback, State
+from pyinfra.context import ctx_state
 
 from .errors import InventoryError, Problem, UsageError
 from .models_lock import ModelLock, load_model_lock
@@ -17,7 +19,8 @@ from .rollout import Rollout, RolloutRefused, prepare
 
 EXIT_BLOCK, EXIT_USAGE = Level.BLOCK.value, 2
 
-_CACHE: dict[int, Rollout] = {}
+# Per run: keyed by the State itself (pyinfra.state is a proxy whose id is the same for every run).
+_CACHE: WeakKeyDictionary[State, Rollout] = WeakKeyDictionary()
 
 
 def overrides_from_data(run: State) -> list[str]:
@@ -50,8 +53,8 @@ def _first_data(run: State, key: str):
 
 def current_rollout(run: State | None = None) -> Rollout:
     """Prepared once per run; a refusal stops the run before any host is dialled (see Gate)."""
-    run = run or state
-    key = id(run)
+    run = run or ctx_state.get()
+    key = run
     if key not in _CACHE:
         try:
             _CACHE[key] = prepare(run.inventory, overrides_from_data(run), model_lock=model_lock_from_data(run))

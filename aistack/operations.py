@@ -1,4 +1,7 @@
-"""pyinfra operations pyinfra does not ship: each reads facts first and changes nothing it need not.
+"""pyinfra operations pyinfra does not ship: each changes nothing it need not.
+
+They decide from the host's one state read (aistack.host_state), passed in by the role, instead
+of facts of their own: pyinfra 3 runs every fact as a command, twice per operation.
 
 - ``secret_env``: an env file of secrets generated on the target, once, 0600; values never leave it.
 - ``secret_from_host``: an env file of values copied from another host's secret file, carried in
@@ -17,12 +20,11 @@ import shlex
 from pathlib import PurePosixPath
 
 from pyinfra import host, logger, state
-from pyinfra.api import FactBase, FileUploadCommand, FunctionCommand, State, StringCommand, operation
+from pyinfra.api import FileUploadCommand, FunctionCommand, State, StringCommand, operation
 from pyinfra.api.host import Host
 from pyinfra.api.exceptions import OperationError
-from pyinfra.facts.docker import DockerImage
-from pyinfra.facts.files import Directory, File, FileContents
 
+from .host_state import HostState
 from .models_lock import LockedFile
 from .render.containers import Secret, Stack
 
@@ -55,27 +57,15 @@ def secret_script(secret: Secret) -> str:
 
 
 @operation()
-def secret_env(secret: Secret):
+def secret_env(secret: Secret, seen: HostState):
     """Generate ``secret.path`` on the host if it is absent; keep it (and its values) otherwise."""
-    info = host.get_fact(File, path=secret.path)
+    info = seen.files.get(secret.path)
     if info is None:
         yield f"sh -c {shlex.quote(secret_script(secret))}"
-    elif info["mode"] != 600:
+    elif info.mode != 0o600:
         yield f"chmod 0600 {shlex.quote(secret.path)}"
     else:
         host.noop(f"{secret.path} exists (0600); kept")
-
-
-class SecretDigest(FactBase):
-    """sha256 of one variable's value in an env file (None: the file is absent): whether two hosts
-    hold the same secret, decided without the secret leaving either host."""
-
-    def command(self, path: str, var: str) -> str:
-        q = shlex.quote
-        return f"if [ -f {q(path)} ]; then sed -n {q(f's/^{var}=//p')} {q(path)} | sha256sum | cut -d' ' -f1; fi"
-
-    def process(self, output: list[str]) -> str | None:
-        return output[0] if output else None
 
 
 def _read_values(target: Host, source: Host, secret: Secret) -> str | None:
@@ -108,37 +98,38 @@ def _copy_secret(state: State, host: Host, secret: Secret) -> bool:
 
 
 @operation()
-def secret_from_host(secret: Secret):
+def secret_from_host(secret: Secret, seen: HostState, source: HostState):
     """Keep ``secret.path`` equal to its ``copied`` values on ``secret.source_host``.
 
-    Only digests are compared while operations are prepared; the values move at execute time,
-    after the source host generated its own secrets (a barrier sits between the two)."""
+    Only digests of the values are compared (both hosts' state reads carry them: the secret never
+    leaves either host for that); the values move at execute time, after the source host
+    generated its own secrets (a barrier sits between the two)."""
     assert secret.source_host, "a secret from this host is secret_env's"
-    source = state.inventory.get_host(secret.source_host)
-    theirs = [source.get_fact(SecretDigest, path=path, var=var) for path, var in secret.copied.values()]
-    ours = [host.get_fact(SecretDigest, path=secret.path, var=var) for var in secret.copied]
-    info = host.get_fact(File, path=secret.path)
-    if None not in theirs and theirs == ours and info is not None and info["mode"] == 600:
+    theirs = [source.secret_digests.get(pair) for pair in secret.copied.values()]
+    ours = [seen.secret_digests.get((secret.path, var)) for var in secret.copied]
+    info = seen.files.get(secret.path)
+    if None not in theirs and theirs == ours and info is not None and info.mode == 0o600:
         host.noop(f"{secret.path} matches {secret.source_host}'s (0600); kept")
         return
     yield FunctionCommand(_copy_secret, (secret,), {})
 
 
-def _marker(dest: str) -> str:
+def model_marker(dest: str) -> str:
+    """Beside a model file: the sha256 it was verified against (read back as text)."""
     return f"{dest}.sha256"
 
 
 @operation()
-def model_file(dest: str, locked: LockedFile):
+def model_file(dest: str, locked: LockedFile, seen: HostState):
     """Fetch once, verify size and sha256, keep the previous good file on a mismatch.
 
     A marker beside the file records the verified sha256, so a good 20 GB file is not hashed on
     every run; a change of the lock (new revision, new checksum) fetches again.
     """
     assert locked.sha256 and locked.size, "deploy never fetches an unverified model (rollout refuses it)"
-    info = host.get_fact(File, path=dest)
-    marker = host.get_fact(FileContents, path=_marker(dest))
-    if info is not None and info["size"] == locked.size and marker and marker[0].split()[0] == locked.sha256:
+    info = seen.files.get(dest)
+    marker = seen.text.get(model_marker(dest)) or [""]
+    if info is not None and info.size == locked.size and marker[0].split()[:1] == [locked.sha256]:
         host.noop(f"{dest} verified ({locked.sha256[:12]}); kept")
         return
     commands = fetch_commands(dest, locked)
@@ -163,14 +154,13 @@ def fetch_commands(dest: str, locked: LockedFile) -> list[str]:
     )
     download = [] if locked.path else [f"curl -fsSL --retry 3 -o {q(partial)} {q(locked.source())}"]
     return [f"mkdir -p {q(str(PurePosixPath(dest).parent))}", *download, f"sh -c {q(check)}",
-            f"mv -f {q(partial)} {q(dest)} && echo {q(locked.sha256)} > {q(_marker(dest))}"]
+            f"mv -f {q(partial)} {q(dest)} && echo {q(locked.sha256)} > {q(model_marker(dest))}"]
 
 
 @operation()
-def local_image(ref: str, image_id: str):
+def local_image(ref: str, image_id: str, seen: HostState):
     """Images built on the control machine cannot be pulled: the host must have this exact id."""
-    found = host.get_fact(DockerImage, object_id=ref)
-    have = found[0].get("Id") if found else None
+    have = seen.images.get(ref)
     if have != image_id:
         raise OperationError(f"{ref}: the host has {have or 'no such image'}, the lock wants {image_id} "
                              "(built on the control machine: `aistack sandbox up` loads it)")
@@ -210,10 +200,8 @@ def compose_up(stack: Stack) -> str:
 
 @operation()
 def stack_absent(directory: str, project: str):
-    """Stop a compose stack that no longer belongs on this host and remove its files."""
-    if host.get_fact(Directory, path=directory) is None:
-        host.noop(f"{directory} absent")
-        return
+    """Stop a compose stack that no longer belongs on this host and remove its files (the role
+    calls it for a directory the state read listed)."""
     q = shlex.quote
     yield f"if [ -f {q(directory + '/compose.yaml')} ]; then {compose(project, directory)} down --remove-orphans --timeout 30; fi"
     yield f"rm -rf {q(directory)}"

@@ -5,6 +5,6 @@
 where, and the CPU variant of the stack, is group_data/sandbox.py over group_data/all.py.
 """
 
-from aistack.sandbox import testhosts as _testhosts
+from aistack.sandbox import nodes as _nodes
 
-sandbox = _testhosts.inventory_hosts()
+sandbox = _nodes.inventory_hosts()

@@ -4,34 +4,51 @@ from __future__ import annotations
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.facts.deb import DebPackages
 from pyinfra.operations import apt, files, server, systemd
 
+from aistack.host_state import HostState, StateQuery
 from aistack.model import Host
 
 PACKAGES = ["ca-certificates", "curl", "python3", "iproute2", "procps"]
 SYSCTL_FILE = "/etc/sysctl.d/90-aistack.conf"
 LIMITS_FILE = "/etc/security/limits.d/90-aistack.conf"
+LIMITS_LINE = r"^\* - nofile .*"
 
 
-def ensure_packages(wanted: list[str], name: str) -> list:
-    """apt-get update only when something is missing, so a prepared host stays a no-op."""
-    installed = host.get_fact(DebPackages) or {}
-    if all(p in installed for p in wanted):
-        return [apt.packages(name=name, packages=wanted)]
+def packages(node: Host) -> list[str]:
+    return PACKAGES + (["chrony"] if node.time_sync == "chrony" else [])
+
+
+def directories(node: Host) -> list[tuple[str, int]]:
+    storage = node.storage
+    return [(storage.state, 0o755), (f"{storage.state}/stacks", 0o755), (f"{storage.state}/secrets", 0o700),
+            (storage.models, 0o755), (storage.vectors, 0o755)]
+
+
+def reads(node: Host) -> StateQuery:
+    """What this role decides on, asked in the host's one state read."""
+    return StateQuery(text=(SYSCTL_FILE, LIMITS_FILE), packages=tuple(packages(node)),
+                      sysctls=tuple(node.tuning.sysctl), directories=tuple(p for p, _ in directories(node)),
+                      units=("chrony",) if node.time_sync == "chrony" else ())
+
+
+def ensure_packages(wanted: list[str], name: str, seen: HostState) -> list:
+    """apt only when something is missing (then apt-get update first): a prepared host runs none."""
+    if not seen.missing_packages(wanted):
+        return []
     return [apt.update(name="apt update (packages missing)"), apt.packages(name=name, packages=wanted)]
 
 
 @deploy("Base preparation")
-def prepare(node: Host) -> None:
-    ensure_packages(PACKAGES + (["chrony"] if node.time_sync == "chrony" else []), "Base packages")
-    for key, value in host.loop(node.tuning.sysctl.items()):
+def prepare(node: Host, seen: HostState) -> None:
+    ensure_packages(packages(node), "Base packages", seen)
+    changed = [(k, v) for k, v in node.tuning.sysctl.items() if not seen.sysctl_is(k, v, SYSCTL_FILE)]
+    for key, value in host.loop(changed):
         server.sysctl(name=f"sysctl {key}", key=key, value=value, persist=True, persist_file=SYSCTL_FILE)
-    files.line(name="Open files limit", path=LIMITS_FILE, line=r"^\* - nofile .*", replace=f"* - nofile {node.tuning.nofile}")
-    storage = node.storage
-    directories = ((storage.state, "755"), (f"{storage.state}/stacks", "755"), (f"{storage.state}/secrets", "700"),
-                   (storage.models, "755"), (storage.vectors, "755"))
-    for path, mode in host.loop(directories):
-        files.directory(name=f"Directory {path}", path=path, mode=mode, present=True)
-    if node.time_sync == "chrony":
+    limit = f"* - nofile {node.tuning.nofile}"
+    if not seen.has_only_line(LIMITS_FILE, LIMITS_LINE, limit):
+        files.line(name="Open files limit", path=LIMITS_FILE, line=LIMITS_LINE, replace=limit)
+    for path, mode in host.loop([(p, m) for p, m in directories(node) if not seen.directory_is(p, m)]):
+        files.directory(name=f"Directory {path}", path=path, mode=f"{mode:o}", present=True)
+    if node.time_sync == "chrony" and not seen.unit_running("chrony"):
         systemd.service(name="chrony running", service="chrony", running=True, enabled=True)

@@ -7,11 +7,10 @@ maintenance window made the failure impossible to attribute).
 
 from __future__ import annotations
 
-from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.facts.server import LinuxDistribution
 from pyinfra.operations import apt, server
 
+from aistack.host_state import HostState, StateQuery
 from aistack.model import Host
 
 from .base import ensure_packages
@@ -25,20 +24,31 @@ DOCKER_REPO_PACKAGES = ["docker-ce", "docker-ce-cli", "containerd.io", "docker-c
 DOCKER_KEYRING = "/etc/apt/keyrings/docker.asc"
 
 
+def reads(node: Host) -> StateQuery:
+    """Every package this role might ensure (which ones depends on the distribution, read in the
+    same command: /etc/os-release is always part of the state)."""
+    if node.docker_source == "jetpack":
+        return StateQuery()
+    names = DOCKER_REPO_PACKAGES if node.docker_source == "docker-repo" else sum(DISTRO_PACKAGES.values(), [])
+    return StateQuery(packages=tuple(names))
+
+
 @deploy("Docker engine and compose v2")
-def engine(node: Host) -> list:
+def engine(node: Host, seen: HostState) -> list:
     """Returns the operations whose change means the container runtime changed."""
     if node.docker_source == "jetpack":
         return []  # JetPack's engine and nvidia runtime are part of the L4T release: never replaced
     if node.docker_source == "docker-repo":
-        ops = _docker_repo()
+        # The repository is there to install the packages: installed, they need nothing from it.
+        ops = _docker_repo(seen) if seen.missing_packages(DOCKER_REPO_PACKAGES) else []
     else:
-        distro = host.get_fact(LinuxDistribution)
-        key = ((distro.get("name") or "").lower().split()[0], int(distro.get("major") or 0))
+        key = (seen.os_release.get("ID", ""), int((seen.os_release.get("VERSION_ID") or "0").split(".")[0]))
         if key not in DISTRO_PACKAGES:
             raise ValueError(f"host {node.name}: no compose v2 package known for {key[0]} {key[1]}; "
                              "set node.docker_source: docker-repo")
-        ops = ensure_packages(DISTRO_PACKAGES[key], "Docker engine (distribution)")
+        ops = ensure_packages(DISTRO_PACKAGES[key], "Docker engine (distribution)", seen)
+    if not ops:
+        return []
     # A shell line, not systemd.service: its facts would be read even when the packages were
     # already there, and a host without systemd (a container) has none to read.
     server.shell(name="Docker started after install",
@@ -47,10 +57,9 @@ def engine(node: Host) -> list:
     return ops
 
 
-def _docker_repo() -> list:
-    distro = host.get_fact(LinuxDistribution)
-    codename = (distro.get("release_meta") or {}).get("VERSION_CODENAME", "")
-    family = (distro.get("name") or "debian").lower().split()[0]
+def _docker_repo(seen: HostState) -> list:
+    codename = seen.os_release.get("VERSION_CODENAME", "")
+    family = seen.os_release.get("ID") or "debian"
     url = f"https://download.docker.com/linux/{family}"
     key = apt.key(name="Docker's signing key", src=f"{url}/gpg")
     repo = apt.repo(name="Docker's repository", src=f"deb [signed-by={DOCKER_KEYRING}] {url} {codename} stable",

@@ -9,36 +9,46 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Callable
-from hashlib import sha256
 from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.facts.docker import DockerContainers
-from pyinfra.facts.files import FindDirectories, Sha256File
 from pyinfra.operations import files, server
 
+from aistack.host_state import HostState, StateQuery
 from aistack.operations import barrier, compose, compose_up, stack_absent
 from aistack.render.containers import Stack
 from aistack.rollout import HostRollout
 
-PROJECT_LABEL = "com.docker.compose.project"
 RELOAD_RECORD = ".reloaded"  # beside a stack's files: the config digests its containers were last signalled for
 PHASES = (0, 1, 2)  # Ray heads, Ray workers, everything else (aistack.render.containers.Stack.phase)
 
 
+def root(plan: HostRollout) -> str:
+    return f"{plan.host.storage.state}/stacks"
+
+
+def reads(plan: HostRollout) -> StateQuery:
+    """Stack directories (and which are there), every stack file, reload records, containers."""
+    records = tuple(f"{stack.directory}/{RELOAD_RECORD}" for stack in plan.stacks)
+    stack_files = tuple(path for path in sorted(plan.render.files)
+                        if any(path.startswith(stack.directory + "/") for stack in plan.stacks))
+    return StateQuery(listing=root(plan), directories=tuple(stack.directory for stack in plan.stacks),
+                      hashed=stack_files + records, containers=True)
+
+
 @deploy("Stacks")
-def converge(plan: HostRollout) -> None:
-    root = f"{plan.host.storage.state}/stacks"
+def converge(plan: HostRollout, seen: HostState) -> None:
     wanted = {stack.directory for stack in plan.stacks}
-    for directory in host.loop(sorted(set(host.get_fact(FindDirectories, path=root, maxdepth=1) or []) - wanted - {root})):
+    for directory in host.loop(sorted(seen.subdirectories - wanted)):
         stack_absent(name="Remove stacks no longer placed here", directory=directory,
                      project=directory.rsplit("/", 1)[1])
-    puts = {stack.service: _put_files(plan, stack) for stack in host.loop(plan.stacks)}
+    puts = {stack.service: _put_files(plan, stack, seen) for stack in host.loop(plan.stacks)}
     # One loop per call site: pyinfra orders operations by call site and loop position, and
     # hosts with different stacks must not see two sites in opposite orders.
-    present, healthy = _project_services()
-    for stack in host.loop([s for s in plan.stacks if s.not_started]):
+    present, healthy = seen.compose_services()
+    # A command whose _if can only be false (no file to change, nothing to fix) is not declared.
+    for stack in host.loop([s for s in plan.stacks if s.not_started and (puts[s.service] or s.project in present)]):
         cli = compose(stack.project, stack.directory)
         server.shell(name="Held stacks: compose config valid, not running",
                      commands=[f"{cli} config -q", f"{cli} down --remove-orphans"],
@@ -46,18 +56,20 @@ def converge(plan: HostRollout) -> None:
     started = [s for s in plan.stacks if not s.not_started]
     # Every host passes each phase's barrier before any host starts the next phase's stacks.
     for phase in host.loop(PHASES):
-        for stack in host.loop([s for s in started if s.phase == phase]):
-            not_serving = bool({c.name for c in stack.containers} - healthy.get(stack.project, set()))
+        for stack in host.loop([s for s in started if s.phase == phase and (puts[s.service] or _not_serving(s, healthy))]):
+            not_serving = _not_serving(stack, healthy)
             server.shell(name="Started stacks: up and healthy (when changed, stopped or not yet healthy)",
                          commands=[compose_up(stack)],
                          _if=_changed(puts[stack.service], or_=not_serving))
         barrier(name="Every host has started this phase's stacks", label=f"phase {phase}")
-    for stack in host.loop([s for s in started if any(c.reload_signal for c in s.containers)]):
+    # A run that put the files and failed before the signal leaves nothing changed for the next
+    # run to see: the record of what was last signalled keeps the reload owed.
+    reloading = [s for s in started if any(c.reload_signal for c in s.containers)
+                 and (puts[s.service] or _reload_owed(s, seen))]
+    for stack in host.loop(reloading):
         cli = compose(stack.project, stack.directory)
         record = f"{stack.directory}/{RELOAD_RECORD}"
-        # A run that put the files and failed before the signal leaves nothing changed for the
-        # next run to see: the record of what was last signalled keeps the reload owed.
-        owed = host.get_fact(Sha256File, path=record) != sha256(stack.reload_record.encode()).hexdigest()
+        owed = _reload_owed(stack, seen)
         server.shell(name="Changed config reloaded in place (by signal)",
                      commands=[f"{cli} kill -s {shlex.quote(c.reload_signal)} {shlex.quote(c.name)}"
                                for c in stack.containers if c.reload_signal],
@@ -65,31 +77,27 @@ def converge(plan: HostRollout) -> None:
         files.put(name="Reload recorded", src=StringIO(stack.reload_record), dest=record, mode="644")
 
 
+def _not_serving(stack: Stack, healthy: dict[str, set[str]]) -> bool:
+    return bool({c.name for c in stack.containers} - healthy.get(stack.project, set()))
+
+
+def _reload_owed(stack: Stack, seen: HostState) -> bool:
+    return not seen.file_is(f"{stack.directory}/{RELOAD_RECORD}", stack.reload_record, 0o644)
+
+
 def _changed(ops: list, or_: bool = False) -> Callable[[], bool]:
     """At execute time: did any of these file operations change something?"""
     return lambda: or_ or any(op.did_change() for op in ops)
 
 
-def _put_files(plan: HostRollout, stack: Stack) -> list:
-    ops = [files.directory(name="Stack directory", path=stack.directory, mode="755")]
-    for path, rendered in host.loop([(p, f) for p, f in sorted(plan.render.files.items()) if p.startswith(stack.directory + "/")]):
+def _put_files(plan: HostRollout, stack: Stack, seen: HostState) -> list:
+    """Operations only for what differs: an unchanged stack has none, so nothing restarts it."""
+    ops = []
+    if not seen.directory_is(stack.directory, 0o755):
+        ops.append(files.directory(name="Stack directory", path=stack.directory, mode="755"))
+    changed = [(p, f) for p, f in sorted(plan.render.files.items())
+               if p.startswith(stack.directory + "/") and not seen.file_is(p, f.content, f.mode)]
+    for path, rendered in host.loop(changed):
         ops.append(files.put(name="Stack file", src=StringIO(rendered.content),
                              dest=path, mode=f"{rendered.mode:o}"))
     return ops
-
-
-def _project_services() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
-    """Compose project -> its services with a container in any state (a crash-looping one
-    included), and -> those running and healthy (or running without a healthcheck)."""
-    present: dict[str, set[str]] = {}
-    healthy: dict[str, set[str]] = {}
-    for container in host.get_fact(DockerContainers) or []:
-        labels = container.get("Config", {}).get("Labels") or {}
-        if PROJECT_LABEL not in labels:
-            continue
-        project, service = labels[PROJECT_LABEL], labels.get("com.docker.compose.service", "")
-        present.setdefault(project, set()).add(service)
-        state = container.get("State", {})
-        if state.get("Running") and (state.get("Health") or {}).get("Status", "healthy") == "healthy":
-            healthy.setdefault(project, set()).add(service)
-    return present, healthy

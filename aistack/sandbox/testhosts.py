@@ -11,10 +11,8 @@ and known_hosts live under ``.sandbox/`` in the project (git-ignored).
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
-import resource
 import subprocess
 import time
 from dataclasses import dataclass
@@ -26,9 +24,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from docker.errors import NotFound
 
-from ..model import Tuning
-from ..model.locks import PROJECT_DIR, load_image_lock
+from ..model.locks import load_image_lock
 from ..rollout import LOCAL_IMAGE_IDS
+from .nodes import (KEY_FILE, KNOWN_HOSTS, NODES, SSH_PORT_BASE, STATE_DIR, SUBNET, TestHost,  # noqa: F401 (the table, re-exported)
+                    container_name, hosts, inventory_hosts, nofile_ceiling)
 from .tiny_gguf import generate, generate_bert
 
 log = logging.getLogger(__name__)
@@ -36,17 +35,9 @@ log = logging.getLogger(__name__)
 LABEL = "org.aistack.sandbox"
 NETWORK = "aistack-sandbox"
 IMAGE = "aistack-testhost:latest"
-STATE_DIR = PROJECT_DIR / ".sandbox"
-KEY_FILE = STATE_DIR / "id_ed25519"
-KNOWN_HOSTS = STATE_DIR / "known_hosts"
 # The sandbox's model: generated deterministically (seed 0), locked by its sha256 in locks/models.yaml.
 TINY_GGUF = STATE_DIR / "models" / "tiny.gguf"
 TINY_BERT_GGUF = STATE_DIR / "models" / "tiny-bert.gguf"  # the embed and rerank lanes' model
-# A private /24 unlikely to be in use; move it with AISTACK_SANDBOX_SUBNET if it is.
-SUBNET = ipaddress.ip_network(os.environ.get("AISTACK_SANDBOX_SUBNET", "172.29.77.0/24"))
-SSH_PORT_BASE = int(os.environ.get("AISTACK_SANDBOX_SSH_PORT", "2221"))
-# The homelab's node names, in its address order (192.0.2.10-13 there).
-NODES = ("main", "edge", "orin", "nx")
 # Images each sandbox host gets (built here; nothing can be pulled). Every host has the CPU
 # llama.cpp image, so a lane can move anywhere by an inventory edit, as on real nodes.
 # Every host runs a node exporter; main runs Prometheus; orin and nx form the distributed lane's
@@ -58,51 +49,6 @@ HOST_IMAGES = {
     "orin": ("aistack-llamacpp:latest", "aistack-node-exporter:latest", "aistack-ray:latest"),
     "nx": ("aistack-llamacpp:latest", "aistack-node-exporter:latest", "aistack-ray:latest"),
 }
-
-
-@dataclass(frozen=True)
-class TestHost:
-    name: str
-    address: str  # on the sandbox bridge: where its services bind and peers reach it
-    ssh_port: int  # on 127.0.0.1
-
-    @property
-    def container(self) -> str:
-        return container_name(self.name)
-
-
-def container_name(node: str) -> str:
-    return f"aistack-sandbox-{node}"
-
-
-def hosts() -> list[TestHost]:
-    base = SUBNET.network_address
-    return [TestHost(name, str(base + 10 + i), SSH_PORT_BASE + i) for i, name in enumerate(NODES)]
-
-
-def inventory_hosts() -> list[tuple[str, dict]]:
-    """pyinfra host entries: real SSH to 127.0.0.1 with the sandbox key and pinned host keys."""
-    return [
-        (
-            h.name,
-            {
-                "ssh_hostname": "127.0.0.1",
-                "ssh_port": h.ssh_port,
-                "ssh_user": "root",
-                "ssh_key": str(KEY_FILE),
-                "ssh_known_hosts_file": str(KNOWN_HOSTS),
-                "ssh_strict_host_key_checking": "yes",
-                "node": {"platform": "cpu", "address": h.address, "ram_mib": 4096, "time_sync": "host-clock",
-                         "tuning": {"nofile": nofile_ceiling()}},
-            },
-        )
-        for h in hosts()
-    ]
-
-
-def nofile_ceiling(wanted: int = Tuning().nofile) -> int:
-    """A test host cannot raise this machine's hard open-files limit: ask for at most that."""
-    return min(wanted, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
 
 
 # ---- keys ---------------------------------------------------------------------------------

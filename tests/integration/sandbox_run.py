@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -33,11 +34,18 @@ class Run:
     def failed_hosts(self) -> list[str]:
         return self.report.get("results", {}).get("failed_hosts", [])
 
+    def commands_per_host(self) -> dict[str, int]:
+        """SSH commands each host ran (pyinfra's --debug log names every one; deploy(debug=True))."""
+        found: dict[str, int] = {}
+        for name in re.findall(r"Running command on (\S+): ", self.log):
+            found[name] = found.get(name, 0) + 1
+        return found
 
-def deploy(*overrides: str, dry: bool = False, data: dict[str, str] | None = None) -> Run:
+
+def deploy(*overrides: str, dry: bool = False, data: dict[str, str] | None = None, debug: bool = False) -> Run:
     """One real rollout with `--set`-style overrides (passed as pyinfra data)."""
     # --dry detects changes only without -y (-y skips change detection); it never prompts.
-    args = [str(PYINFRA), "--json", "--dry" if dry else "-y", str(SANDBOX), "deploy.py"]
+    args = [str(PYINFRA), "--json", "--dry" if dry else "-y", *(["--debug"] if debug else []), str(SANDBOX), "deploy.py"]
     if overrides:
         args += ["--data", f"aistack_set={json.dumps(list(overrides))}"]
     for key, value in (data or {}).items():

@@ -41,10 +41,12 @@ def test_converge_runs_every_started_stack_and_holds_the_rest(converged, sandbox
     assert "vllm-ray rendered and validated, not started: no GPU in the sandbox: vLLM needs CUDA" in converged.log
 
 
-def test_a_second_run_changes_nothing(converged):
-    again = deploy()
+def test_a_second_run_changes_nothing_and_reads_each_host_once(converged):
+    again = deploy(debug=True)
     assert again.code == 0, again.log[-3000:]
     assert again.changed == 0, f"{again.changed} operations changed on a re-apply"
+    # Issue 18: a host where nothing changed runs its one state read and nothing else.
+    assert again.commands_per_host() == {name: 1 for name in ("main", "edge", "orin", "nx")}, again.commands_per_host()
 
 
 def test_secrets_are_generated_on_the_host_0600_and_kept(converged):
