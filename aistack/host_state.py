@@ -2,7 +2,7 @@
 
 pyinfra 3 caches no facts: every ``host.get_fact`` is a command, and an operation's facts are
 read twice (once to show what would change, once when it runs). A no-op re-apply of the four
-sandbox hosts cost 44 to 87 commands per host that way. Here one fact, ``HostState``, asks for
+sandbox hosts cost 44 to 87 commands per host that way. Here one fact, ``HostStateFact``, asks for
 the hashes and modes of every file deploy puts, the packages, sysctls, directories, images,
 containers and secret digests the roles decide on, in one shell script; the roles then create
 an operation only for what differs, and pyinfra's own operation (with its own facts) does the
@@ -10,13 +10,13 @@ change. A host where nothing changed runs the read and nothing else.
 
 The script is plain POSIX sh with coreutils, dpkg-query and the docker CLI: it runs before the
 base role has installed anything (a fresh host has no python3 for us to rely on). Every path
-and name in it is quoted, and each output line names its query by index, never by path, so no
-inventory value is parsed back out of the host's answer.
+and name in it is quoted, and each answer names its query by index, never by path (only the
+names of the stacks root's subdirectories come back as names), so no inventory value is parsed
+back out of the host's answer.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import shlex
 from dataclasses import dataclass, field

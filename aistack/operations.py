@@ -19,7 +19,7 @@ import re
 import shlex
 from pathlib import PurePosixPath
 
-from pyinfra import host, logger, state
+from pyinfra import host, logger
 from pyinfra.api import FileUploadCommand, FunctionCommand, State, StringCommand, operation
 from pyinfra.api.host import Host
 from pyinfra.api.exceptions import OperationError
