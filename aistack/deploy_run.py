@@ -54,19 +54,18 @@ def _first_data(run: State, key: str):
 def current_rollout(run: State | None = None) -> Rollout:
     """Prepared once per run; a refusal stops the run before any host is dialled (see Gate)."""
     run = run or ctx_state.get()
-    key = run
-    if key not in _CACHE:
+    if run not in _CACHE:
         try:
-            _CACHE[key] = prepare(run.inventory, overrides_from_data(run), model_lock=model_lock_from_data(run))
+            _CACHE[run] = prepare(run.inventory, overrides_from_data(run), model_lock=model_lock_from_data(run))
         except (InventoryError, RolloutRefused) as exc:
             _refuse(exc.problems)
         except UsageError as exc:
             _refuse([Problem(None, "usage", str(exc))], code=EXIT_USAGE)
-        for stack_host, plan in _CACHE[key].hosts.items():
+        for stack_host, plan in _CACHE[run].hosts.items():
             for stack in plan.stacks:
                 if stack.not_started:
                     logger.warning(f"{stack_host}: {stack.service} rendered and validated, not started: {stack.not_started}")
-    return _CACHE[key]
+    return _CACHE[run]
 
 
 class Refused(SystemExit):

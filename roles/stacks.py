@@ -30,11 +30,9 @@ def root(plan: HostRollout) -> str:
 
 def reads(plan: HostRollout) -> StateQuery:
     """Stack directories (and which are there), every stack file, reload records, containers."""
-    records = tuple(f"{stack.directory}/{RELOAD_RECORD}" for stack in plan.stacks)
-    stack_files = tuple(path for path in sorted(plan.render.files)
-                        if any(path.startswith(stack.directory + "/") for stack in plan.stacks))
+    stack_files = tuple(path for stack in plan.stacks for path, _ in _stack_files(plan, stack))
     return StateQuery(listing=root(plan), directories=tuple(stack.directory for stack in plan.stacks),
-                      hashed=stack_files + records, containers=True)
+                      hashed=stack_files + tuple(_record(stack) for stack in plan.stacks), containers=True)
 
 
 @deploy("Stacks")
@@ -68,21 +66,29 @@ def converge(plan: HostRollout, seen: HostState) -> None:
                  and (puts[s.service] or _reload_owed(s, seen))]
     for stack in host.loop(reloading):
         cli = compose(stack.project, stack.directory)
-        record = f"{stack.directory}/{RELOAD_RECORD}"
         owed = _reload_owed(stack, seen)
         server.shell(name="Changed config reloaded in place (by signal)",
                      commands=[f"{cli} kill -s {shlex.quote(c.reload_signal)} {shlex.quote(c.name)}"
                                for c in stack.containers if c.reload_signal],
                      _if=_changed(puts[stack.service], or_=owed))
-        files.put(name="Reload recorded", src=StringIO(stack.reload_record), dest=record, mode="644")
+        files.put(name="Reload recorded", src=StringIO(stack.reload_record), dest=_record(stack), mode="644")
 
 
 def _not_serving(stack: Stack, healthy: dict[str, set[str]]) -> bool:
     return bool({c.name for c in stack.containers} - healthy.get(stack.project, set()))
 
 
+def _record(stack: Stack) -> str:
+    return f"{stack.directory}/{RELOAD_RECORD}"
+
+
 def _reload_owed(stack: Stack, seen: HostState) -> bool:
-    return not seen.file_is(f"{stack.directory}/{RELOAD_RECORD}", stack.reload_record, 0o644)
+    return not seen.file_is(_record(stack), stack.reload_record, 0o644)
+
+
+def _stack_files(plan: HostRollout, stack: Stack) -> list:
+    """The rendered files in this stack's directory, as (path, file), in path order."""
+    return [(p, f) for p, f in sorted(plan.render.files.items()) if p.startswith(stack.directory + "/")]
 
 
 def _changed(ops: list, or_: bool = False) -> Callable[[], bool]:
@@ -95,8 +101,7 @@ def _put_files(plan: HostRollout, stack: Stack, seen: HostState) -> list:
     ops = []
     if not seen.directory_is(stack.directory, 0o755):
         ops.append(files.directory(name="Stack directory", path=stack.directory, mode="755"))
-    changed = [(p, f) for p, f in sorted(plan.render.files.items())
-               if p.startswith(stack.directory + "/") and not seen.file_is(p, f.content, f.mode)]
+    changed = [(p, f) for p, f in _stack_files(plan, stack) if not seen.file_is(p, f.content, f.mode)]
     for path, rendered in host.loop(changed):
         ops.append(files.put(name="Stack file", src=StringIO(rendered.content),
                              dest=path, mode=f"{rendered.mode:o}"))

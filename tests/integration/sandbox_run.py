@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import shlex
 import subprocess
 import sys
@@ -12,6 +11,7 @@ from pathlib import Path
 
 from aistack.model import Ssh
 from aistack.sandbox import testhosts
+from aistack.sandbox.bench import commands_per_host
 from aistack.ssh_client import connect
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -35,11 +35,8 @@ class Run:
         return self.report.get("results", {}).get("failed_hosts", [])
 
     def commands_per_host(self) -> dict[str, int]:
-        """SSH commands each host ran (pyinfra's --debug log names every one; deploy(debug=True))."""
-        found: dict[str, int] = {}
-        for name in re.findall(r"Running command on (\S+): ", self.log):
-            found[name] = found.get(name, 0) + 1
-        return found
+        """SSH commands each host ran (needs deploy(debug=True))."""
+        return commands_per_host(self.log)
 
 
 def deploy(*overrides: str, dry: bool = False, data: dict[str, str] | None = None, debug: bool = False) -> Run:
