@@ -17,7 +17,7 @@ from rich.table import Table
 from .errors import InventoryError, UsageError
 from .inventory import DEFAULT_INVENTORY, load_cluster
 from .lanes import lanes_file, read_switched
-from .model import Cluster
+from .model import Cluster, Gateway
 from .models_lock import MODEL_LOCK
 from .plan_view import as_dict, show
 from .preflight import Level, preflight
@@ -29,6 +29,7 @@ err = Console(stderr=True)
 InventoryOpt = Annotated[Path, typer.Option("--inventory", "-i", help="pyinfra inventory file")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="override a model field: dotted.path=value (repeatable)")]
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
 
 
 @app.callback()
@@ -124,6 +125,84 @@ def switch(
         err.print(f"{lane} did not come up healthy and the rollback failed too: fix the host, then run "
                   f"`pyinfra -y {inventory} deploy.py`", style="bold red")
     raise typer.Exit(1)
+
+
+@app.command("load")
+def load_ladder(
+    inventory: InventoryOpt = DEFAULT_INVENTORY,
+    set_: SetOpt = None,
+    ladder: Annotated[str, typer.Option("--ladder", help="steps: 'smoke' and numbers of concurrent users")] = "smoke,16,32,64,128",
+    total: Annotated[int | None, typer.Option("--total", help="requests per step (default: one per user)")] = None,
+    mix: Annotated[str | None, typer.Option("--mix", help="request types of load.mix to send, optionally name=weight")] = None,
+    duration: Annotated[float, typer.Option("--duration", help="seconds a step hands out requests (then stops)", min=1)] = 600,
+    mode: Annotated[str, typer.Option("--mode", help="burst: one request after another; session: multi-turn conversations")] = "burst",
+    turns: Annotated[int, typer.Option("--turns", help="turns of a session", min=1, max=64)] = 4,
+    timeout: Annotated[float | None, typer.Option("--timeout", help="the client's deadline per call (default: the chain's longest + 30 s)")] = None,
+    report: Annotated[Path | None, typer.Option("--report", help="report directory (default: reports/<cluster>-<time>)")] = None,
+    acceptance: Annotated[str | None, typer.Option("--acceptance", help="run seed 001's acceptance set for this lane instead")] = None,
+    webui_key: Annotated[str | None, typer.Option("--webui-key", envvar="AISTACK_WEBUI_KEY", show_envvar=True,
+                                                  help="an Open WebUI API key, for the types that enter through it")] = None,
+    no_evidence: Annotated[bool, typer.Option("--no-evidence", help="do not write inventory/<cluster>.load.yaml")] = False,
+) -> None:
+    """Send the load ladder through the cluster's front door: pass rate, latency and the failing layer per type."""
+    from .sandbox.smoke import gateway_key
+
+    cluster = load(inventory, set_)
+    if mode not in ("burst", "session"):
+        err.print(f"usage: --mode {mode!r}: burst or session", style="red", markup=False)
+        raise typer.Exit(EXIT_USAGE)
+    key = gateway_key(cluster)  # read over SSH from the gateway's host; never printed
+    if acceptance is not None:
+        raise typer.Exit(_acceptance(cluster, acceptance, key, timeout, report))
+    from rich.live import Live
+
+    from .load.run import run
+    from .load.view import progress_line, summary_table
+
+    with Live(console=err, auto_refresh=False, transient=False) as live:
+        def progress(state) -> None:
+            live.update(progress_line(state), refresh=True)
+
+        try:
+            result, written = run(cluster, ladder, total=total, mix=mix, duration_s=duration, report_dir=report,
+                                  mode=mode, turns=turns, timeout_s=timeout, key=key, webui_key=webui_key,
+                                  evidence=not no_evidence, progress=progress)
+        except ValueError as exc:
+            err.print(f"usage: {exc}", style="red", markup=False, soft_wrap=True)
+            raise typer.Exit(EXIT_USAGE) from None
+    err.print()  # the progress line ends here
+    out.print(summary_table(result.summary))
+    for name, why in result.summary["skipped"].items():
+        out.print(f"not sent: {name}: {why}", markup=False, soft_wrap=True)
+    for lane, gap in result.summary["prefix_cache"].items():
+        out.print(f"prefix cache {lane}: {gap}", markup=False, soft_wrap=True)
+    out.print(f"report: {result.directory}/report.html (results.jsonl, summary.json, plots)", markup=False)
+    if written:
+        out.print(f"evidence: {written} (read by `aistack plan`)", markup=False)
+    if result.summary["interrupted"]:
+        err.print("interrupted: the report holds the steps run so far; no evidence written", style="yellow")
+        raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def _acceptance(cluster: Cluster, lane: str, key: str, timeout: float | None, report: Path | None) -> int:
+    from .load.probes import acceptance
+    from .load.run import default_report_dir, started_stamp
+    from .load.traffic import gateway_url
+
+    _, gateway_cfg = cluster.one(Gateway)
+    alias = next((a for a, routes in gateway_cfg.aliases.items() if any(r.service == lane for r in routes)), None)
+    if lane not in cluster.lanes() or alias is None:
+        err.print(f"usage: --acceptance {lane!r}: not a generation lane behind a gateway alias "
+                  f"(lanes: {', '.join(sorted(cluster.lanes()))})", style="red", markup=False)
+        return EXIT_USAGE
+    lanes = {"{}:{}".format(*cluster.endpoint(r.service)): r.service for r in gateway_cfg.aliases[alias]}
+    found = acceptance(cluster, lane, alias, gateway_url(cluster), key, lanes, timeout or 300)
+    directory = report or default_report_dir(cluster, started_stamp())
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"acceptance-{lane}.json").write_text(json.dumps(found, indent=2) + "\n")
+    out.print_json(data=found)
+    out.print(f"written: {directory}/acceptance-{lane}.json", markup=False)
+    return 0
 
 
 RESULT_STYLE = {"PASS": "green", "FAIL": "bold red", "ERROR": "bold red", "SKIP": "yellow"}

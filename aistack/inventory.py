@@ -122,7 +122,27 @@ def cluster_from_inventory(inventory: Inventory | FileInventory, overrides: list
     for item in overrides:
         path, value = parse_override(item)
         apply_override(raw, path, value)
-    return Cluster.build(raw, lock)
+    cluster = Cluster.build(raw, lock)
+    if has_cluster_name(inventory):
+        read_measured(cluster)
+    return cluster
+
+
+def read_measured(cluster: Cluster) -> None:
+    """The load ladder's evidence: measured curves replace the default ones of lanes that name none."""
+    from .load.evidence import evidence_file, measured_overrides, read_evidence
+
+    path = evidence_file(cluster.name)
+    data = read_evidence(path)
+    if data is None:
+        return
+    found, chosen, notes = measured_overrides(cluster, data, path.name)
+    cluster.curves = {**cluster.curves, **found}
+    for lane, name in chosen.items():
+        if cluster.services[lane].curve is None:  # a curve the inventory names is the user's choice
+            cluster.services[lane].curve = name
+    cluster._measured = dict(data.get("paths") or {})
+    cluster._evidence_notes = notes
 
 
 def has_cluster_name(inventory: Inventory | FileInventory) -> bool:

@@ -37,7 +37,7 @@ def show(console: Console, cluster: Cluster, result: Preflight) -> None:
         console.print(Text.assemble((f.level.name, STYLE[f.level]), f" {f.check} {f.subject}{where}: {f.message}"),
                       soft_wrap=True, highlight=False)
     console.print(_served(cluster, result))
-    for note in dict.fromkeys(n for r in result.paths for n in r.notes):
+    for note in dict.fromkeys([*(n for r in result.paths for n in r.notes), *cluster.evidence_notes]):
         console.print(Text(f"note: {note}"), soft_wrap=True, highlight=False)
     console.print(_budgets(result))
     console.print(_lanes(result))
@@ -54,21 +54,32 @@ def _served(cluster: Cluster, result: Preflight) -> Table:
     caption = "users: that type alone; time, pass: at the declared mix; [bottleneck]"
     if shared:
         caption += f"; every path starts {' > '.join(shared)}"
+    measured = cluster.measured
+    if measured:
+        caption += "; measured: users served by the last `aistack load` (/ the step it failed at)"
     table = Table(title=f"Users served, of {load.users:,} at once ({len(load.mix)} request types)",
                   title_justify="left", box=box.SIMPLE_HEAD, caption=Text(caption), caption_justify="left")
-    for col in ("type", "users", "time s", "pass", "path"):
+    columns = ("type", "users", *(("measured",) if measured else ()), "time s", "pass", "path")
+    for col in columns:
         table.add_column(col, justify="left" if col in ("type", "path") else "right", no_wrap=col == "type")
     for r in result.paths:
+        seen = [_measured(measured.get(r.name))] if measured else []
         if r.served_by is not None:
-            table.add_row(*_data(r.name, "-", "-", "-", f"not served: {r.served_by}"))
+            table.add_row(*_data(r.name, "-", *seen, "-", "-", f"not served: {r.served_by}"))
             continue
         users = "-" if r.ceiling is None else f"{r.ceiling:,.0f}"
         style = "red" if r.ceiling is not None and r.ceiling < load.users else ""
         path = [f"[{layer.name}]" if layer is r.bottleneck else layer.name
                 for i, layer in enumerate(r.path) if i >= len(shared) or layer is r.bottleneck]
         table.add_row(Text(r.name), Text(users, style=style),
-                      *_data(_num(r.seconds), "-" if r.expected_pass is None else f"{r.expected_pass:.0%}", " > ".join(path)))
+                      *_data(*seen, _num(r.seconds), "-" if r.expected_pass is None else f"{r.expected_pass:.0%}", " > ".join(path)))
     return table
+
+
+def _measured(entry: dict | None) -> str:
+    if not entry:
+        return "-"
+    return f"{entry['served_up_to']}" + (f"/{entry['failed_at']}" if entry.get("failed_at") else "")
 
 
 def _shared_prefix(paths: list[list[str]]) -> list[str]:
@@ -151,7 +162,8 @@ def as_dict(cluster: Cluster, result: Preflight) -> dict[str, Any]:
         "exit_code": result.level.value,
         "budgets": budgets,
         "lanes": {name: asdict(lane) for name, lane in result.plan.lanes.items()},
-        "load": {"users": cluster.load.users, "paths": [_path_dict(r) for r in result.paths]},
+        "load": {"users": cluster.load.users, "paths": [_path_dict(r) for r in result.paths],
+                 "measured": cluster.measured, "evidence_notes": cluster.evidence_notes},
         "timeouts": [{"layer": layer, "seconds": s} for layer, s in cluster.timeouts.layers()],
         "findings": [
             {"level": f.level.name, "check": f.check, "host": f.host, "subject": f.subject, "message": f.message}

@@ -6,7 +6,7 @@ import re
 from collections import defaultdict
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from ..errors import InventoryError, Problem, did_you_mean
 from .base import StrictModel, tuned
@@ -217,6 +217,10 @@ class Cluster(StrictModel):
     allow_unpinned: list[ImageKey] = []  # image keys deploy may use without a digest, by explicit choice
     allow_unverified_models: list[Component] = []  # catalogue names deploy may leave unfetched, by explicit choice
     force_checks: list[str] = []  # preflight checks whose BLOCK the run goes through anyway, by name
+    # What `aistack load` measured (inventory/<cluster>.load.yaml): request type -> served_up_to,
+    # failed_at, layer; and notes on evidence not read. Not inventory data: the ladder writes it.
+    _measured: dict[str, dict] = PrivateAttr(default_factory=dict)
+    _evidence_notes: list[str] = PrivateAttr(default_factory=list)
 
     @field_validator("services", "hosts")
     @classmethod
@@ -277,6 +281,14 @@ class Cluster(StrictModel):
     @property
     def models(self) -> dict[str, ModelSpec]:
         return {**builtin(), **self.catalogue}
+
+    @property
+    def measured(self) -> dict[str, dict]:
+        return self._measured
+
+    @property
+    def evidence_notes(self) -> list[str]:
+        return self._evidence_notes
 
     @property
     def decode_curves(self) -> dict[str, Curve]:
