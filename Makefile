@@ -40,6 +40,7 @@ demo: deps host-tools
 	$(VENV)/bin/pyinfra -y $(SANDBOX) deploy.py
 	$(AISTACK) sandbox smoke
 	$(AISTACK) verify --inventory $(SANDBOX)
+	$(AISTACK) load --inventory $(SANDBOX) --ladder smoke,4 --no-evidence
 
 # The same rollout against real hosts: edit inventory/homelab.py and group_data/ first.
 rollout: deps
@@ -48,9 +49,11 @@ rollout: deps
 verify: deps
 	$(AISTACK) verify --inventory inventory/homelab.py
 
-# Rollout figures (min/median over runs); recreates the sandbox hosts. Not part of `make test`.
+# Rollout figures (min/median over runs; recreates the sandbox hosts), then what the load
+# generator itself can drive on loopback. Not part of `make test`.
 bench: deps host-tools
 	$(PY) -m aistack.sandbox.bench
+	$(PY) -m aistack.load.bench
 
 sandbox-down: deps
 	$(AISTACK) sandbox down

@@ -176,9 +176,10 @@ def load_ladder(
         out.print(f"not sent: {name}: {why}", markup=False, soft_wrap=True)
     for lane, gap in result.summary["prefix_cache"].items():
         out.print(f"prefix cache {lane}: {gap}", markup=False, soft_wrap=True)
-    out.print(f"report: {result.directory}/report.html (results.jsonl, summary.json, plots)", markup=False)
+    out.print(f"report: {result.directory}/report.html (results.jsonl, summary.json, plots)", markup=False,
+              soft_wrap=True)
     if written:
-        out.print(f"evidence: {written} (read by `aistack plan`)", markup=False)
+        out.print(f"evidence: {written} (read by `aistack plan`)", markup=False, soft_wrap=True)
     if result.summary["interrupted"]:
         err.print("interrupted: the report holds the steps run so far; no evidence written", style="yellow")
         raise typer.Exit(EXIT_INTERRUPTED)

@@ -18,11 +18,13 @@ import random
 import signal
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import gevent
 from locust import FastHttpUser, constant, task
 from locust.env import Environment
+from geventhttpclient.response import HTTPConnectionClosed
+from geventhttpclient.useragent import ConnectionError  # noqa: A004 (geventhttpclient's own)
 from locust.exception import StopUser
 
 from ..model import Cluster, LlamaCpp
@@ -196,7 +198,8 @@ class Ladder:
         if answer.status is None:
             return ""
         if answer.status >= 400:
-            answer.body = b"".join(resp.iter_content(BODY_HEAD, decode_content=False))[:BODY_HEAD].decode(errors="replace")
+            # .content, not iter_content: nginx gzips a JSON error, and only .content decodes it.
+            answer.body = (resp.content or b"")[:BODY_HEAD].decode(errors="replace")
             return ""
         return _read_stream(resp, result, answer, start)
 
@@ -267,40 +270,51 @@ def _header(resp, name: str) -> str | None:
     return headers.get(name) if headers else None
 
 
+def _lines(resp) -> Iterator[str]:
+    """A stream's lines as each arrives. FastResponse.iter_content(n) waits for n bytes, which
+    would hold the first token back until kilobytes had come: read the socket's lines instead."""
+    raw = resp._response  # geventhttpclient's response under Locust's FastResponse
+    while True:
+        try:
+            line = raw.readline(b"\n")
+        except (HTTPConnectionClosed, ConnectionError, OSError):
+            return
+        if not line:
+            return
+        yield line.decode(errors="replace")
+
+
 def _read_stream(resp, result: StageResult, answer: Answer, start: float) -> str:
     """Server-sent events: first and last token times, the usage LiteLLM appends, and [DONE]."""
-    buffer, parts = "", []
+    parts = []
     first = last = None
     chunks = 0
     answer.complete = False
-    for chunk in resp.iter_content(8192):
-        buffer += chunk if isinstance(chunk, str) else chunk.decode(errors="replace")
-        while "\n" in buffer:
-            line, buffer = buffer.split("\n", 1)
-            if not line.startswith("data: "):
-                continue
-            data = line[6:].strip()
-            if data == "[DONE]":
-                answer.complete = True
-                continue
-            try:
-                event = json.loads(data)
-            except ValueError:
-                continue
-            if "error" in event:
-                answer.body = line[:BODY_HEAD]  # an error mid-stream: LiteLLM's JSON, judged like a status
-                continue
-            for choice in event.get("choices") or []:
-                piece = (choice.get("delta") or {}).get("content")
-                if piece:
-                    now = time.monotonic()
-                    first = first or now
-                    last = now
-                    chunks += 1
-                    parts.append(piece)
-            if usage := event.get("usage"):
-                result.tokens = usage.get("completion_tokens")
-                result.prompt_tokens = usage.get("prompt_tokens")
+    for line in _lines(resp):
+        if not line.startswith("data: "):
+            continue
+        data = line[6:].strip()
+        if data == "[DONE]":
+            answer.complete = True
+            continue
+        try:
+            event = json.loads(data)
+        except ValueError:
+            continue
+        if "error" in event:
+            answer.body = line[:BODY_HEAD]  # an error mid-stream: LiteLLM's JSON, judged like a status
+            continue
+        for choice in event.get("choices") or []:
+            piece = (choice.get("delta") or {}).get("content")
+            if piece:
+                now = time.monotonic()
+                first = first or now
+                last = now
+                chunks += 1
+                parts.append(piece)
+        if usage := event.get("usage"):
+            result.tokens = usage.get("completion_tokens")
+            result.prompt_tokens = usage.get("prompt_tokens")
     if first is not None:
         result.first_token_s = round(first - start, 4)
         tokens = result.tokens or chunks

@@ -57,12 +57,14 @@ def test_the_ladder_writes_its_report_and_the_plan_reads_what_it_measured(no_evi
         assert set(step["types"]) == {"text-direct", "image-direct"}
         # The plan's own answer for the step stands beside what was measured.
         assert set(step["predicted"]) == {"text-direct", "image-direct"}
-    assert summary["served_up_to"] == 4
+    assert {name: t["served_up_to"] for name, t in summary["served_up_to"].items()} == {
+        "text-direct": 4, "image-direct": 4}
     rows = records(tmp_path)
     assert len(rows) == len([r for r in rows if r["ok"]]) and len(rows) >= 2 + 8 + 8
     # Every answer streamed real tokens from the lane LiteLLM says answered it.
     lanes = {s["lane"] for r in rows for s in r["stages"] if s["operation"] == "chat"}
-    assert lanes == {"chat-main", "gemma-edge", "gemma-orin"} or lanes == {"chat-main", "gemma-orin"}
+    # (the vision alias splits its few requests between edge and orin by weight: either may get none)
+    assert "chat-main" in lanes and lanes - {"chat-main"} and lanes <= {"chat-main", "gemma-edge", "gemma-orin"}
     assert all(s["tokens"] and s["first_token_s"] is not None for r in rows for s in r["stages"])
     for plot in ("pass_rate.png", "latency_p95.png", "failures.png"):
         with Image.open(tmp_path / plot) as image:
@@ -76,8 +78,8 @@ def test_the_ladder_writes_its_report_and_the_plan_reads_what_it_measured(no_evi
                           capture_output=True, text=True, timeout=300, check=False)
     assert plan.returncode in (0, 10), plan.stderr[-2000:]
     found = json.loads(plan.stdout)
-    assert found["load"]["measured"]["served_up_to"] == 4
-    assert any(note.startswith("measured curve") or "read for" in note for note in found["load"]["evidence_notes"])
+    assert found["load"]["measured"]["text-direct"]["served_up_to"] == 4
+    assert any("by aistack load, read for" in note for note in found["load"]["evidence_notes"])
     assert "measured-chat-main" in plan.stdout
 
 
