@@ -188,7 +188,7 @@ def load_ladder(
 def _acceptance(cluster: Cluster, lane: str, key: str, timeout: float | None, report: Path | None) -> int:
     from .load.probes import acceptance
     from .load.run import default_report_dir, started_stamp
-    from .load.traffic import gateway_url
+    from .load.traffic import by_address, gateway_url
 
     _, gateway_cfg = cluster.one(Gateway)
     alias = next((a for a, routes in gateway_cfg.aliases.items() if any(r.service == lane for r in routes)), None)
@@ -196,7 +196,7 @@ def _acceptance(cluster: Cluster, lane: str, key: str, timeout: float | None, re
         err.print(f"usage: --acceptance {lane!r}: not a generation lane behind a gateway alias "
                   f"(lanes: {', '.join(sorted(cluster.lanes()))})", style="red", markup=False)
         return EXIT_USAGE
-    lanes = {"{}:{}".format(*cluster.endpoint(r.service)): r.service for r in gateway_cfg.aliases[alias]}
+    lanes = by_address(cluster, [r.service for r in gateway_cfg.aliases[alias]])
     found = acceptance(cluster, lane, alias, gateway_url(cluster), key, lanes, timeout or 300)
     directory = report or default_report_dir(cluster, started_stamp())
     directory.mkdir(parents=True, exist_ok=True)

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from ..model import SGLang, VLLM, Cluster, LlamaCpp
+from .traffic import address_of, by_address
 
 # Per engine: the gauges worth their highest value in a step, and the counters worth their increase
 # (names: FACTS.md, each engine's /metrics; llama.cpp needs --metrics, SGLang --enable-metrics).
@@ -111,12 +111,11 @@ class Sampler:
     def gateway_failures(self) -> dict[str, float]:
         """LiteLLM's failed responses per lane (and status) during the step, where Prometheus runs."""
         by_base = {k: v - self.failures_before.get(k, 0.0) for k, v in self.failures_after.items()}
-        lanes = {"{}:{}".format(*self.cluster.endpoint(n)): n for n in self.lanes}
+        lanes = by_address(self.cluster, list(self.lanes))
         found: dict[str, float] = {}
         for key, value in by_base.items():
             base, _, status = key.partition("|")
-            parts = urlsplit(base)
-            lane = lanes.get(f"{parts.hostname}:{parts.port}", base)
+            lane = lanes.get(address_of(base), base)
             if value > 0:
                 found[f"{lane} {status}".strip()] = found.get(f"{lane} {status}".strip(), 0.0) + value
         return found

@@ -27,16 +27,17 @@ from geventhttpclient.response import HTTPConnectionClosed
 from geventhttpclient.useragent import ConnectionError  # noqa: A004 (geventhttpclient's own)
 from locust.exception import StopUser
 
-from ..model import Cluster, LlamaCpp
+from ..capacity import plan
+from ..model import Cluster
 from .attribution import Answer, StepEvidence, attribute
 from .counters import Sampler
 from .records import Options, Record, StageResult, Step, StepResult
+from .sse import EventStream
 from .traffic import PATHS, WEBUI_CHAT, Stage, Target, chat_body, stage_request
 
 SAMPLE_S = 0.5  # how often the servers' counters are read during a step
 BODY_HEAD = 2048  # bytes of a failed answer's body kept as evidence
 SPAWN_AT_ONCE = 1e6  # users per second: every user of a step starts together (the seed's cold burst)
-MIN_CHUNKS = 3  # streamed chunks a decode rate is read from
 
 # Locust warns about a spawn rate above 100/s; starting every user at once is the point here.
 logging.getLogger("locust.runners").setLevel(logging.ERROR)
@@ -87,6 +88,9 @@ class Ladder:
         self.env = Environment(user_classes=[self._user_class()], host=base_url)
         self.runner = self.env.create_local_runner()
         self.lanes = sorted({lane for t in targets for s in t.stages for lane in s.lanes.values()})
+        # Tokens one request may use per lane, as the plan reads it (a unified KV cache: all of ctx).
+        self.slot_contexts = {name: lane.slot_context for name, lane in plan(cluster).lanes.items()
+                              if lane.slot_context}
         # Ctrl-C ends the step in progress cleanly (gevent's default prints the interrupted greenlet).
         self.interrupted = False
         self._sigint = gevent.signal_handler(signal.SIGINT, self._interrupt)
@@ -245,16 +249,13 @@ class Ladder:
 
     def judge(self, result: StepResult, sampler: Sampler) -> None:
         """Each failure's layer, from its answer and what the counters said during the step."""
-        evidence = StepEvidence(sampler.down(), sampler.queued(), self.slot_contexts(), self.timeouts())
+        evidence = StepEvidence(sampler.down(), sampler.queued(), self.slot_contexts, self.timeouts())
         for record in result.records:
             if record.failed is None:
                 continue
             verdict = attribute(record.failed, record.failed_lanes, evidence)
             if verdict is not None:
                 record.layer, record.kind, record.reason = verdict.layer, verdict.kind, verdict.reason
-
-    def slot_contexts(self) -> dict[str, int]:
-        return {name: s.ctx // s.parallel for name, s in self.cluster.services.items() if isinstance(s, LlamaCpp)}
 
     def timeouts(self) -> dict[str, int]:
         t = self.cluster.timeouts
@@ -285,42 +286,14 @@ def _lines(resp) -> Iterator[str]:
 
 
 def _read_stream(resp, result: StageResult, answer: Answer, start: float) -> str:
-    """Server-sent events: first and last token times, the usage LiteLLM appends, and [DONE]."""
-    parts = []
-    first = last = None
-    chunks = 0
-    answer.complete = False
+    """The answer's events as they arrive: its timings and tokens into `result`, [DONE] or an
+    error event into `answer`; returns the answer's text."""
+    events = EventStream(start)
     for line in _lines(resp):
-        if not line.startswith("data: "):
-            continue
-        data = line[6:].strip()
-        if data == "[DONE]":
-            answer.complete = True
-            continue
-        try:
-            event = json.loads(data)
-        except ValueError:
-            continue
-        if "error" in event:
-            answer.body = line[:BODY_HEAD]  # an error mid-stream: LiteLLM's JSON, judged like a status
-            continue
-        for choice in event.get("choices") or []:
-            piece = (choice.get("delta") or {}).get("content")
-            if piece:
-                now = time.monotonic()
-                first = first or now
-                last = now
-                chunks += 1
-                parts.append(piece)
-        if usage := event.get("usage"):
-            result.tokens = usage.get("completion_tokens")
-            result.prompt_tokens = usage.get("prompt_tokens")
-    if first is not None:
-        result.first_token_s = round(first - start, 4)
-        tokens = result.tokens or chunks
-        # Fewer chunks than that arrive coalesced by the proxies: their spacing is not the decode rate.
-        if last > first and chunks >= MIN_CHUNKS:
-            result.decode_tok_s = round((tokens - 1) / (last - first), 3)
-    if result.tokens is None:
-        result.tokens = chunks
-    return "".join(parts)
+        events.feed(line)
+    answer.complete = events.done
+    if events.error is not None:
+        answer.body = events.error[:BODY_HEAD]
+    result.first_token_s, result.decode_tok_s = events.first_token_s, events.decode_tok_s
+    result.tokens, result.prompt_tokens = events.tokens, events.prompt_tokens
+    return events.text

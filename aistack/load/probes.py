@@ -8,21 +8,23 @@ a returning user saves, and what a new user pays.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from dataclasses import asdict, dataclass
 
 import httpx
 
-from ..model import Cluster, LlamaCpp
-from .traffic import PATHS, prompt
+from ..capacity import plan
+from ..model import Cluster
+from .sse import EventStream
+from .traffic import PATHS, address_of, prompt
 
 SHORT_PROMPT = 64
 ANSWER_TOKENS = 128
 LONG_SHARE = 0.75  # a long prompt fills this share of one request's context
 LONG_CAP = 16384  # tokens: long enough to show prefill cost, short enough to send on any lane
 FIT_TRIES = 6
+UNKNOWN_CONTEXT = 8192  # tokens, where the plan cannot say: fitting() halves a prompt the lane refuses
 VIA_GATEWAY_TRIES = 12  # requests through the alias until one is answered by the lane asked for
 
 
@@ -35,15 +37,10 @@ class Timed:
     lane: str | None  # who answered, from LiteLLM's header (None straight at the lane)
 
 
-def context_of(cluster: Cluster, lane: str) -> int:
-    service = cluster.services[lane]
-    if isinstance(service, LlamaCpp):
-        return service.ctx // service.parallel
-    return getattr(service, "context_length", None) or getattr(service, "max_model_len", None) or 8192
-
-
 def long_prompt_tokens(cluster: Cluster, lane: str) -> int:
-    return max(SHORT_PROMPT * 2, min(LONG_CAP, int(context_of(cluster, lane) * LONG_SHARE) - ANSWER_TOKENS))
+    """A prompt that fills LONG_SHARE of what one request may use on the lane, as the plan reads it."""
+    context = plan(cluster).lanes[lane].slot_context or UNKNOWN_CONTEXT
+    return max(SHORT_PROMPT * 2, min(LONG_CAP, int(context * LONG_SHARE) - ANSWER_TOKENS))
 
 
 def stream(client: httpx.Client, url: str, headers: dict, model: str, text: str, max_tokens: int,
@@ -60,28 +57,14 @@ def _stream(client: httpx.Client, url: str, headers: dict, model: str, text: str
             lanes: dict[str, str] | None) -> Timed:
     body = {"model": model, "messages": [{"role": "user", "content": text}], "max_tokens": max_tokens,
             "stream": True, "stream_options": {"include_usage": True}, "ignore_eos": True}
-    start = time.monotonic()
-    first = last = None
-    chunks, usage, lane = 0, {}, None
+    events = EventStream(time.monotonic())
     with client.stream("POST", url, headers=headers, json=body) as resp:
         resp.raise_for_status()
         base = resp.headers.get("x-litellm-model-api-base")
-        if base and lanes is not None:
-            parts = httpx.URL(base)
-            lane = lanes.get(f"{parts.host}:{parts.port}")
+        lane = (lanes or {}).get(address_of(base)) if base else None
         for line in resp.iter_lines():
-            if not line.startswith("data: {"):
-                continue
-            event = json.loads(line[6:])
-            if any((c.get("delta") or {}).get("content") for c in event.get("choices") or []):
-                last = time.monotonic()
-                first = first or last
-                chunks += 1
-            usage = event.get("usage") or usage
-    tokens = usage.get("completion_tokens") or chunks
-    rate = (tokens - 1) / (last - first) if first and last and last > first and chunks >= 3 else None
-    return Timed(None if first is None else round(first - start, 4), None if rate is None else round(rate, 2),
-                 tokens, usage.get("prompt_tokens"), lane)
+            events.feed(line)
+    return Timed(events.first_token_s, events.decode_tok_s, events.tokens, events.prompt_tokens, lane)
 
 
 def lane_url(cluster: Cluster, lane: str) -> tuple[str, str]:

@@ -44,10 +44,7 @@ class Stage:
     lanes: dict[str, str] = field(default_factory=dict)  # "address:port" -> lane, to read LiteLLM's api_base header
 
     def lane_of(self, api_base: str | None) -> str | None:
-        if not api_base:
-            return None
-        parts = urlsplit(api_base)
-        return self.lanes.get(f"{parts.hostname}:{parts.port}")
+        return self.lanes.get(address_of(api_base)) if api_base else None
 
 
 @dataclass(frozen=True)
@@ -77,10 +74,20 @@ def operation(cluster: Cluster, service: str) -> Operation:
     return "chat"
 
 
+def address_of(url: str) -> str:
+    """"address:port" of a URL: how LiteLLM's api_base header and Prometheus' label name a lane."""
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port}"
+
+
+def by_address(cluster: Cluster, lanes: list[str]) -> dict[str, str]:
+    """"address:port" -> lane, to tell from a URL which lane answered."""
+    return {"{}:{}".format(*cluster.endpoint(name)): name for name in lanes}
+
+
 def stage(cluster: Cluster, paths: Paths, alias: str) -> Stage:
     routes = [name for name, _ in paths.routes(alias)]
-    lanes = {"{}:{}".format(*cluster.endpoint(name)): name for name in routes}
-    return Stage(alias, operation(cluster, routes[0]), lanes)
+    return Stage(alias, operation(cluster, routes[0]), by_address(cluster, routes))
 
 
 def targets(cluster: Cluster, names: list[str] | None = None, webui_key: bool = False
